@@ -30,7 +30,48 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
-    raise UserError("orchestrate plan: not implemented yet")
+    """Print the trials a spec expands to (for bayes, its search space); run nothing."""
+    import json
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from orchestrator.space import expand, plan_summary
+    from orchestrator.spec import load_spec
+
+    spec = load_spec(args.spec, args.overrides)
+    trials = expand(spec)
+    plan = plan_summary(spec, trials)
+    if args.json:
+        print(json.dumps(plan, indent=2, default=str))
+        return 0
+    console = Console()
+    fixed = []
+    if spec.method == "bayes":
+        table = Table("parameter", "search space", title=f"{spec.name}: search space")
+        for name, described in plan["search_space"].items():
+            table.add_row(name, described)
+    else:
+        varying = [k for k in trials[0].params if len({repr(t.params[k]) for t in trials}) > 1]
+        fixed = [f"{k}={_cell(v)}" for k, v in trials[0].params.items() if k not in varying]
+        table = Table("#", *varying, title=spec.name)
+        if spec.method == "ablation":
+            table.add_column("changes")
+        for trial in trials:
+            cells = [str(trial.index), *(_cell(trial.params[k]) for k in varying)]
+            if spec.method == "ablation":
+                changes = spec.ablations.get(trial.ablation, {})
+                cells.append(", ".join(f"{k}={_cell(v)}" for k, v in changes.items()) or "-")
+            table.add_row(*cells)
+    console.print(table)
+    if spec.method != "bayes" and fixed:
+        console.print("fixed: " + ", ".join(fixed), markup=False, highlight=False, soft_wrap=True)
+    console.print(plan["summary"], markup=False, highlight=False, soft_wrap=True)
+    return 0
+
+
+def _cell(value: object) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def main(argv: list[str] | None = None) -> int:

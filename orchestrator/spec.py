@@ -1,0 +1,370 @@
+"""Sweep spec: a YAML file -> a validated, normalised `SweepSpec`.
+
+The format is a superset of the W&B sweep configuration, so an existing W&B sweep YAML loads
+unchanged. Our extensions: `method: ablation` with `baseline:`/`ablations:`, `seeds:`,
+`optuna:`, `base:`, `trainer:`, `resources:`, `max_concurrent:`, `max_retries:`, `wandb:`,
+`storage:` and `study_name:`.
+
+`load_spec` reports every problem at once, one line each, `FILE:LINE: key.path: message`, as a
+`SpecError` (the CLI prints the lines and exits 2). Parameters are flattened to dotted keys:
+`optimizer: {parameters: {lr: ...}}` and `optimizer.lr: ...` are the same parameter. When the
+spec targets the shared trainer, every key and value is checked against the trainer's config
+before anything runs (see `spec_checks.py`).
+
+W&B semantics kept: `log_uniform` bounds are natural-log exponents, the `*_values` variants take
+values; `min`/`max` without a distribution is `int_uniform` when both are integers, else
+`uniform`; `probabilities` weight `values` in random search. Differences from W&B:
+- `q` defaults to 1 (an integer), so `q_*` distributions without `q` give integers.
+- quantised samples stay within [min, max]: W&B may round to a multiple of `q` just outside.
+- `log_uniform` with both bounds in (0, 1] is refused: those are exponents (values 1 to e),
+  almost always meant as `log_uniform_values`.
+- random and bayes need `run_cap` (W&B would run forever); `sigma`, `a`, `b` must be > 0.
+- hyperband `eta` must be an integer (Optuna's reduction factor).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, ValidationInfo, field_validator, model_validator
+
+from orchestrator.errors import UserError
+from orchestrator.parameter import (
+    GRID_DISTRIBUTIONS,
+    Number,
+    Parameter,
+    StrictModel,
+    did_you_mean,
+    raise_problems,
+)
+
+TRAINER_PROGRAMS = ("trainer", "-m trainer", "python -m trainer")
+
+# Optuna samplers by spec name, and the packages each needs beyond optuna.
+SAMPLERS = {
+    "tpe": "TPESampler",
+    "cmaes": "CmaEsSampler",
+    "gp": "GPSampler",
+    "qmc": "QMCSampler",
+    "random": "RandomSampler",
+}
+SAMPLER_PACKAGES = {"cmaes": ("cmaes",), "gp": ("scipy", "torch"), "qmc": ("scipy",)}
+PRUNERS = {
+    "hyperband": "HyperbandPruner",
+    "median": "MedianPruner",
+    "sha": "SuccessiveHalvingPruner",
+    "none": "NopPruner",
+}
+
+COMMAND_MACROS = (
+    "${env}",
+    "${interpreter}",
+    "${program}",
+    "${args}",
+    "${args_no_equals}",
+    "${args_no_hyphens}",
+    "${args_no_boolean_flags}",
+    "${args_json}",
+    "${args_json_file}",
+    "${args_append_hydra}",
+    "${args_override_hydra}",
+)
+SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+ABLATION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
+
+
+class SpecError(UserError):
+    """A bad sweep spec: one `FILE:LINE: key.path: message` line per problem."""
+
+
+class Metric(StrictModel):
+    name: str
+    goal: Literal["minimize", "maximize"] = "minimize"
+    target: Number | None = None
+    impute: Literal["latest", "best", "worst"] | None = None  # W&B bayes only; accepted
+    impute_while_running: Literal["latest", "best", "worst", "false"] | None = None
+
+
+class EarlyTerminate(StrictModel):
+    """W&B's hyperband: `min_iter`, or `max_iter` and `s`; iterations count metric reports."""
+
+    type: Literal["hyperband"]
+    min_iter: Annotated[int, Field(ge=1)] | None = None
+    max_iter: Annotated[int, Field(ge=1)] | None = None
+    s: Annotated[int, Field(ge=0)] | None = None
+    eta: Annotated[int, Field(ge=2)] = 3
+    strict: bool = True
+
+    @model_validator(mode="after")
+    def _check(self) -> EarlyTerminate:
+        if self.min_iter is None and (self.max_iter is None or self.s is None):
+            raise ValueError("hyperband needs min_iter, or max_iter and s")
+        return self
+
+
+class OptunaOptions(StrictModel):
+    sampler: Literal["tpe", "cmaes", "gp", "qmc", "random"] = "tpe"
+    pruner: Literal["hyperband", "median", "sha", "none"] | None = (
+        None  # None: from early_terminate
+    )
+    sampler_options: dict[str, Any] = {}
+    pruner_options: dict[str, Any] = {}
+    seed: int = 0
+
+
+class Resources(StrictModel):
+    """Per trial, as Ray counts them; a fraction of a GPU lets trials share one."""
+
+    cpus: Number = 1
+    gpus: Number = 0
+
+    @model_validator(mode="after")
+    def _check(self) -> Resources:
+        problems = [((k,), f"must be >= 0 (got {v})") for k, v in self if v < 0]
+        if self.gpus > 1 and self.gpus != int(self.gpus):
+            problems.append((("gpus",), f"above 1 must be a whole number (got {self.gpus})"))
+        raise_problems(problems)
+        return self
+
+
+class WandbOptions(StrictModel):
+    project: str | None = None
+    entity: str | None = None
+    tags: list[str] = []
+    group: str | None = None
+    mode: Literal["offline", "online", "disabled"] = "offline"
+
+
+def _is_scalar(value: Any) -> bool:
+    return value is None or isinstance(value, bool | int | float | str)
+
+
+def targets_trainer(program: Any, command: Any) -> bool:
+    """Whether `program`/`command` run the shared trainer (`python -m trainer`)."""
+    if program is not None:
+        return str(program).strip() in TRAINER_PROGRAMS
+    if not isinstance(command, list):
+        return True
+    return any(command[i : i + 2] == ["-m", "trainer"] for i in range(len(command)))
+
+
+class SweepSpec(StrictModel):
+    """A validated sweep. Fields are in dependency order: validators read earlier fields."""
+
+    name: str
+    description: str | None = None
+    method: Literal["grid", "random", "bayes", "ablation"]
+    metric: Metric | None = Field(None, validate_default=True)
+    run_cap: Annotated[int, Field(gt=0)] | None = Field(None, validate_default=True)
+    seeds: list[int] = Field([0], validate_default=True)
+    parameters: dict[str, Parameter] = Field({}, validate_default=True)
+    early_terminate: EarlyTerminate | None = None
+    program: str | None = None
+    command: list[str] | None = None
+    baseline: dict[str, Any] = Field({}, validate_default=True)
+    ablations: dict[str, dict[str, Any]] = Field({}, validate_default=True)
+    optuna: OptunaOptions = Field(OptunaOptions(), validate_default=True)
+    base: str = "tiny"
+    trainer: dict[str, Any] = {}
+    resources: Resources = Resources()
+    max_concurrent: Annotated[int, Field(gt=0)] | None = None
+    max_retries: Annotated[int, Field(ge=0)] = 2
+    wandb: WandbOptions = WandbOptions()
+    storage: str | None = None
+    study_name: str | None = None
+    # W&B keys accepted so that a W&B sweep loads unchanged; project/entity fill `wandb`.
+    project: str | None = None
+    entity: str | None = None
+    controller: dict[str, Any] | None = None
+    apiVersion: str | None = None  # noqa: N815 (W&B's spelling)
+    kind: Literal["sweep"] | None = None
+    # Set by load_spec, not by the user.
+    path: Path
+    spec_hash: str
+    param_paths: dict[str, tuple[str, ...]] = {}  # each parameter's key path as written
+
+    def is_trainer_program(self) -> bool:
+        return targets_trainer(self.program, self.command)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, name: str) -> str:
+        if not SAFE_NAME.match(name):
+            raise ValueError(f"'{name}' must be letters, digits, '_', '.', '-' (it names a folder)")
+        return name
+
+    @field_validator("metric")
+    @classmethod
+    def _metric(cls, metric: Metric | None, info: ValidationInfo) -> Metric | None:
+        if metric is None and info.data.get("method") == "bayes":
+            raise ValueError("method bayes needs a metric, e.g. {name: val_loss, goal: minimize}")
+        return metric
+
+    @field_validator("run_cap")
+    @classmethod
+    def _run_cap(cls, run_cap: int | None, info: ValidationInfo) -> int | None:
+        method = info.data.get("method")
+        if run_cap is None and method in ("random", "bayes"):
+            raise ValueError(f"method {method} needs run_cap (how many trials to run)")
+        return run_cap
+
+    @field_validator("seeds", mode="before")
+    @classmethod
+    def _seeds(cls, seeds: Any, info: ValidationInfo) -> Any:
+        if isinstance(seeds, int) and not isinstance(seeds, bool):
+            if seeds < 1:
+                raise ValueError(f"a count of seeds must be at least 1 (got {seeds})")
+            seeds = list(range(seeds))
+        if isinstance(seeds, list):
+            if not seeds:
+                raise ValueError("must not be empty")
+            if len(set(map(repr, seeds))) != len(seeds):
+                raise ValueError("lists a seed twice")
+            if len(seeds) > 1 and info.data.get("method") == "bayes":
+                raise ValueError("bayes runs one seed per trial; give one seed")
+        return seeds
+
+    @field_validator("parameters")
+    @classmethod
+    def _parameters(cls, parameters: dict[str, Parameter], info: ValidationInfo) -> Any:
+        method = info.data.get("method")
+        if method == "ablation" and parameters:
+            raise ValueError(
+                "method ablation runs baseline: and ablations:, not parameters: "
+                "(fixed values go in trainer: or baseline:)"
+            )
+        if method in ("random", "bayes") and not parameters:
+            raise ValueError(f"method {method} needs at least one parameter")
+        problems = []
+        for name, p in parameters.items() if method == "grid" else ():
+            if p.distribution not in GRID_DISTRIBUTIONS:
+                problems.append(
+                    (
+                        (name,),
+                        f"a grid needs discrete values, but {p.distribution} "
+                        "is continuous (use values:, int_uniform or q_uniform)",
+                    )
+                )
+            elif p.probabilities is not None:
+                problems.append(((name, "probabilities"), "has no meaning in a grid"))
+        for name, p in parameters.items() if method == "bayes" else ():
+            if p.distribution == "categorical" and not all(map(_is_scalar, p.values)):
+                problems.append(
+                    (
+                        (name, "values"),
+                        "bayes (Optuna) needs plain values: numbers, strings, booleans or null",
+                    )
+                )
+        raise_problems(problems)
+        return parameters
+
+    @field_validator("early_terminate")
+    @classmethod
+    def _early_terminate(cls, et: EarlyTerminate | None, info: ValidationInfo) -> Any:
+        if et is not None and info.data.get("metric", 0) is None:
+            raise ValueError("early termination needs a metric to compare trials by")
+        return et
+
+    @field_validator("command")
+    @classmethod
+    def _command(cls, command: list[str] | None) -> list[str] | None:
+        for arg in command or []:
+            envvar = re.fullmatch(r"\$\{envvar:[A-Za-z_][A-Za-z0-9_]*\}", arg)
+            if arg.startswith("${") and arg not in COMMAND_MACROS and not envvar:
+                raise ValueError(f"unknown macro {arg}{did_you_mean(arg, COMMAND_MACROS)}")
+        return command
+
+    @field_validator("baseline")
+    @classmethod
+    def _baseline(cls, baseline: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        if baseline and info.data.get("method") not in (None, "ablation"):
+            raise ValueError("only applies to method: ablation")
+        return baseline
+
+    @field_validator("ablations")
+    @classmethod
+    def _ablations(cls, ablations: dict[str, dict[str, Any]], info: ValidationInfo) -> Any:
+        method = info.data.get("method")
+        if ablations and method not in (None, "ablation"):
+            raise ValueError("only applies to method: ablation")
+        if method == "ablation" and not ablations:
+            raise ValueError("method ablation needs at least one ablation")
+        baseline = info.data.get("baseline", {})
+        problems = []
+        for name, overrides in ablations.items():
+            if name == "baseline" or not ABLATION_NAME.match(name):
+                problems.append(((name,), "name must be letters, digits, '_', '-', not baseline"))
+            elif all(k in baseline and baseline[k] == v for k, v in overrides.items()):
+                problems.append(((name,), "changes nothing (same as baseline)"))
+        raise_problems(problems)
+        return ablations
+
+    @field_validator("optuna")
+    @classmethod
+    def _optuna(cls, options: OptunaOptions, info: ValidationInfo) -> OptunaOptions:
+        has_et = info.data.get("early_terminate") is not None
+        pruner = options.pruner or ("hyperband" if has_et else "none")
+        if pruner != "none" and info.data.get("metric", 0) is None:
+            raise ValueError(f"pruner {pruner} needs a metric")
+        options = options.model_copy(update={"pruner": pruner})
+        raise_problems(_optuna_problems(options))
+        return options
+
+    @model_validator(mode="after")
+    def _wandb_from_top_level(self) -> SweepSpec:
+        filled = {
+            "project": self.wandb.project or self.project,
+            "entity": self.wandb.entity or self.entity,
+        }
+        self.wandb = self.wandb.model_copy(update=filled)
+        return self
+
+
+def _optuna_problems(options: OptunaOptions) -> list[tuple[tuple[Any, ...], str]]:
+    """Options Optuna's constructors would refuse, and packages the sampler needs."""
+    import importlib.util
+    import inspect
+
+    import optuna
+
+    problems = [
+        (("sampler",), f"{options.sampler} needs the package '{package}' (pip install {package})")
+        for package in SAMPLER_PACKAGES.get(options.sampler, ())
+        if importlib.util.find_spec(package) is None
+    ]
+    for field, module, name in (
+        ("sampler_options", optuna.samplers, SAMPLERS[options.sampler]),
+        ("pruner_options", optuna.pruners, PRUNERS[options.pruner]),
+    ):
+        accepted = set(inspect.signature(getattr(module, name)).parameters) - {"seed"}
+        for key in getattr(options, field):
+            if key not in accepted:
+                hint = did_you_mean(key, sorted(accepted))
+                problems.append(((field, key), f"not an option of {name}{hint}"))
+    return problems
+
+
+# Internal fields that load_spec sets; a spec file that names them has an unknown key.
+INTERNAL_FIELDS = ("path", "spec_hash", "param_paths")
+USER_FIELDS = tuple(k for k in SweepSpec.model_fields if k not in INTERNAL_FIELDS)
+PARAMETER_FIELDS = tuple(Parameter.model_fields)
+
+
+def load_spec(path: str | Path, overrides: Sequence[str] = ()) -> SweepSpec:
+    """Read, normalise and validate a spec; raise SpecError listing every problem."""
+    from orchestrator.spec_load import load
+
+    return load(Path(path), list(overrides))
+
+
+def format_spec(spec: SweepSpec) -> dict[str, Any]:
+    """The spec as plain JSON-able data (what `plan --json` prints)."""
+    return spec.model_dump(mode="json", exclude={"param_paths"})
+
+
+def spec_hash(text: str, overrides: Sequence[str]) -> str:
+    return hashlib.sha256("\n".join([text, *overrides]).encode()).hexdigest()
