@@ -376,5 +376,7 @@ def validate(config: Config) -> None:
             f"model.num_heads: rope needs an even head size, "
             f"d_model/num_heads = {m.d_model // m.num_heads}"
         )
+    if m.vocab_size > 65536:
+        raise ConfigError(f"model.vocab_size: tokens are stored as uint16, got {m.vocab_size}")
     if m.vocab_size < 257 and not d.source.endswith((".bin", ".npy")):
         raise ConfigError(f"model.vocab_size: a byte-level BPE needs >= 257, got {m.vocab_size}")
