@@ -105,8 +105,7 @@ class Parameter(StrictModel):
             f"{key} has no meaning for {dist} (it takes {', '.join(takes)})"
             for key in sorted(given - set(takes))
         ]
-        needed = ("value",) if dist == "constant" else takes[:1] if dist == "categorical" else ()
-        needed += ("min", "max") if "min" in takes else ()
+        needed = [key for key in ("value", "values", "min", "max") if key in takes]
         problems += [f"{dist} needs {key}" for key in needed if key not in given]
         if not problems:
             self.distribution = dist
@@ -155,6 +154,15 @@ class Parameter(StrictModel):
             q = f" step {self.q:g}" if "q" in shape else ""
             return f"{d} {self.min:g} .. {self.max:g}{q}"
         return f"{d} " + ", ".join(f"{k}={v:g}" for k, v in shape.items())
+
+    def grid_size(self) -> int:
+        """How many values a grid takes for this (discrete) parameter."""
+        if self.distribution == "categorical":
+            return len(self.values)
+        if self.distribution in ("int_uniform", "q_uniform"):
+            lo, hi = self.value_range()
+            return round((hi - lo) / (self.q or 1)) + 1
+        return 1
 
     def gives_integers(self) -> bool:
         """Whether every value drawn is an int (int_uniform, or a q_ distribution with int q)."""

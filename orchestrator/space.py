@@ -75,7 +75,7 @@ def expand(spec: SweepSpec) -> list[PlannedTrial]:
     trials = []
     for params, ablation in configs:
         for seed in spec.seeds:
-            shown = {**params, "seed": seed} if len(spec.seeds) > 1 else params
+            shown = {**params, "seed": seed} if len(spec.seeds) > 1 else dict(params)
             overrides = trainer_overrides(spec, params, seed, ablation)
             trials.append(PlannedTrial(len(trials), shown, seed, ablation, overrides))
     return trials[: spec.run_cap] if spec.run_cap else trials

@@ -25,6 +25,7 @@ values; `min`/`max` without a distribution is `int_uniform` when both are intege
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -40,6 +41,7 @@ from orchestrator.parameter import (
     StrictModel,
     did_you_mean,
     raise_problems,
+    show,
 )
 
 TRAINER_PROGRAMS = ("trainer", "-m trainer", "python -m trainer")
@@ -73,6 +75,7 @@ COMMAND_MACROS = (
     "${args_append_hydra}",
     "${args_override_hydra}",
 )
+MAX_GRID = 100_000  # points; a bigger grid is almost certainly a mistake
 SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 ABLATION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
 
@@ -107,10 +110,11 @@ class EarlyTerminate(StrictModel):
 
 
 class OptunaOptions(StrictModel):
+    """Optuna's sampler (used by bayes) and pruner; options go to their constructors."""
+
     sampler: Literal["tpe", "cmaes", "gp", "qmc", "random"] = "tpe"
-    pruner: Literal["hyperband", "median", "sha", "none"] | None = (
-        None  # None: from early_terminate
-    )
+    # None becomes "hyperband" when the spec has early_terminate, else "none".
+    pruner: Literal["hyperband", "median", "sha", "none"] | None = None
     sampler_options: dict[str, Any] = {}
     pruner_options: dict[str, Any] = {}
     seed: int = 0
@@ -219,13 +223,14 @@ class SweepSpec(StrictModel):
             if seeds < 1:
                 raise ValueError(f"a count of seeds must be at least 1 (got {seeds})")
             seeds = list(range(seeds))
-        if isinstance(seeds, list):
-            if not seeds:
-                raise ValueError("must not be empty")
-            if len(set(map(repr, seeds))) != len(seeds):
-                raise ValueError("lists a seed twice")
-            if len(seeds) > 1 and info.data.get("method") == "bayes":
-                raise ValueError("bayes runs one seed per trial; give one seed")
+        elif not isinstance(seeds, list):
+            raise ValueError(f"must be a count or a list of integers (got {show(seeds)})")
+        if not seeds:
+            raise ValueError("must not be empty")
+        if len(set(map(repr, seeds))) != len(seeds):
+            raise ValueError("lists a seed twice")
+        if len(seeds) > 1 and info.data.get("method") == "bayes":
+            raise ValueError("bayes runs one seed per trial; give one seed")
         return seeds
 
     @field_validator("parameters")
@@ -239,27 +244,19 @@ class SweepSpec(StrictModel):
             )
         if method in ("random", "bayes") and not parameters:
             raise ValueError(f"method {method} needs at least one parameter")
-        problems = []
-        for name, p in parameters.items() if method == "grid" else ():
-            if p.distribution not in GRID_DISTRIBUTIONS:
-                problems.append(
-                    (
-                        (name,),
-                        f"a grid needs discrete values, but {p.distribution} "
-                        "is continuous (use values:, int_uniform or q_uniform)",
-                    )
-                )
-            elif p.probabilities is not None:
-                problems.append(((name, "probabilities"), "has no meaning in a grid"))
-        for name, p in parameters.items() if method == "bayes" else ():
-            if p.distribution == "categorical" and not all(map(_is_scalar, p.values)):
-                problems.append(
+        if method == "grid":
+            raise_problems(_grid_problems(parameters))
+        if method == "bayes":
+            raise_problems(
+                [
                     (
                         (name, "values"),
                         "bayes (Optuna) needs plain values: numbers, strings, booleans or null",
                     )
-                )
-        raise_problems(problems)
+                    for name, p in parameters.items()
+                    if p.distribution == "categorical" and not all(map(_is_scalar, p.values))
+                ]
+            )
         return parameters
 
     @field_validator("early_terminate")
@@ -324,6 +321,32 @@ class SweepSpec(StrictModel):
         return self
 
 
+def _grid_problems(parameters: dict[str, Parameter]) -> list[tuple[tuple[Any, ...], str]]:
+    """Parameters a grid cannot enumerate, and grids too big to plan."""
+    problems = []
+    for name, p in parameters.items():
+        if p.distribution not in GRID_DISTRIBUTIONS:
+            problems.append(
+                (
+                    (name,),
+                    f"a grid needs discrete values, but {p.distribution} is continuous "
+                    "(use values:, int_uniform or q_uniform)",
+                )
+            )
+        elif p.probabilities is not None:
+            problems.append(((name, "probabilities"), "has no meaning in a grid"))
+    size = math.prod(p.grid_size() for p in parameters.values())
+    if not problems and size > MAX_GRID:
+        problems.append(
+            (
+                (),
+                f"the grid has {size:,} points, more than {MAX_GRID:,} "
+                "(use method: random with run_cap)",
+            )
+        )
+    return problems
+
+
 def _optuna_problems(options: OptunaOptions) -> list[tuple[tuple[Any, ...], str]]:
     """Options Optuna's constructors would refuse, and packages the sampler needs."""
     import importlib.util
@@ -342,7 +365,9 @@ def _optuna_problems(options: OptunaOptions) -> list[tuple[tuple[Any, ...], str]
     ):
         accepted = set(inspect.signature(getattr(module, name)).parameters) - {"seed"}
         for key in getattr(options, field):
-            if key not in accepted:
+            if key == "seed":
+                problems.append(((field, key), "set optuna.seed instead"))
+            elif key not in accepted:
                 hint = did_you_mean(key, sorted(accepted))
                 problems.append(((field, key), f"not an option of {name}{hint}"))
     return problems
@@ -359,11 +384,6 @@ def load_spec(path: str | Path, overrides: Sequence[str] = ()) -> SweepSpec:
     from orchestrator.spec_load import load
 
     return load(Path(path), list(overrides))
-
-
-def format_spec(spec: SweepSpec) -> dict[str, Any]:
-    """The spec as plain JSON-able data (what `plan --json` prints)."""
-    return spec.model_dump(mode="json", exclude={"param_paths"})
 
 
 def spec_hash(text: str, overrides: Sequence[str]) -> str:

@@ -10,6 +10,7 @@ These run on the normalised data even when pydantic found other problems, so tha
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Any
 
@@ -43,8 +44,10 @@ def check_against_trainer(data: dict) -> list[tuple[Loc, str]]:
     trainer = _mapping(data.get("trainer"))
     baseline = _mapping(data.get("baseline"))
     problems = checker.check_map(("trainer",), trainer, {})
-    context = trainer if not problems else {}
-    problems += checker.check_map(("baseline",), baseline, context)
+    context = trainer if not problems else {}  # a bad value is reported once, where it is
+    found = checker.check_map(("baseline",), baseline, context)
+    problems += found
+    baseline = baseline if not found else {}
     ablations = _mapping(data.get("ablations"))
     for name, overrides in ablations.items():
         loc = ("ablations", name)
@@ -61,25 +64,30 @@ def check_against_trainer(data: dict) -> list[tuple[Loc, str]]:
 
 
 def check_trials(spec: Any) -> list[tuple[Loc, str]]:
-    """Build every planned trial's config once; a failure names the parameter it blames."""
+    """Build every planned trial's config once; a failure names the parameter it blames.
+
+    Each value was checked alone already; this finds combinations the trainer refuses (e.g.
+    num_heads that does not divide d_model). Trials that differ only by seed are built once."""
     if not spec.is_trainer_program():
         return []
     from orchestrator.space import expand
-    from trainer.config import ConfigError, apply_overrides, load_config
 
-    base = load_config(spec.base)
-    problems, seen = [], set()
+    checker = _Checker(spec.base)
+    problems, seen, blamed = [], set(), set()
     for trial in expand(spec):  # bayes has no plan: its bounds were checked one by one
-        try:
-            apply_overrides(base, trial.overrides)
-        except ConfigError as error:
-            key = str(error).split(":", 1)[0]
-            if key in seen:
-                continue
-            seen.add(key)
-            loc = ("parameters", key) if key in spec.parameters else ()
-            shown = ", ".join(f"{k}={v}" for k, v in trial.params.items())
-            problems.append((loc, f"trial {trial.index} ({shown}): {error}"))
+        overrides = {k: v for k, v in trial.overrides.items() if k != SEED_KEY}
+        key = repr(sorted(overrides.items()))
+        if key in seen:
+            continue
+        seen.add(key)
+        message = checker.quick_problem(overrides)
+        blame = message.split(":", 1)[0] if message else None
+        if message is None or blame in blamed:
+            continue
+        blamed.add(blame)
+        loc = ("parameters", blame) if blame in spec.parameters else ()
+        shown = ", ".join(f"{k}={v}" for k, v in trial.params.items())
+        problems.append((loc, f"trial {trial.index} ({shown}): {message}"))
     return problems
 
 
@@ -126,7 +134,24 @@ class _Checker:
 
     def value_problem(self, overrides: dict, key: str) -> str | None:
         """None when `overrides` apply cleanly, else the message without the `key: ` prefix."""
+        value = overrides.get(key)
+        if isinstance(value, dict | list):
+            return f"must be a plain value for the trainer (got {value})"
         return (self.apply(overrides)[1] or "").removeprefix(f"{key}: ") or None
+
+    def quick_problem(self, overrides: dict) -> str | None:
+        """Like apply(), for known-good keys and values: sets only `overrides` on a copy."""
+        from trainer.config import ConfigError, coerce_value, validate
+
+        config = copy.deepcopy(self.base)
+        try:
+            for key, value in overrides.items():
+                section, name = key.split(".", 1)
+                setattr(getattr(config, section), name, coerce_value(key, value))
+            validate(config)
+        except ConfigError as error:
+            return str(error)
+        return None
 
     def key_problem(self, key: Any) -> str | None:
         if key == SEED_KEY:

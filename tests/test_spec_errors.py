@@ -130,6 +130,12 @@ CASES = [
         [],
         ["F:4: seeds: bayes runs one seed per trial; give one seed"],
     ),
+    (
+        "seeds_wrong_type",
+        "method: grid\nseeds: true\nparameters:\n  optimizer.lr: {values: [0.1]}\n",
+        [],
+        ["F:2: seeds: must be a count or a list of integers (got true)"],
+    ),
     # --- parameters
     (
         "min_above_max",
@@ -282,7 +288,21 @@ CASES = [
             "F:6: parameters.layers.values: bayes (Optuna) needs plain values: numbers, strings, booleans or null"
         ],
     ),
+    (
+        "grid_too_big",
+        "method: grid\nparameters:\n  model.num_layers: {min: 1, max: 100000000}\n",
+        [],
+        [
+            "F:2: parameters: the grid has 100,000,000 points, more than 100,000 (use method: random with run_cap)"
+        ],
+    ),
     # --- against the trainer's config
+    (
+        "trainer_value_not_plain",
+        "method: ablation\nablations:\n  z: {model.norm: [none]}\n",
+        [],
+        ["F:3: ablations.z.model.norm: must be a plain value for the trainer (got ['none'])"],
+    ),
     (
         "parameter_not_a_trainer_key",
         "method: grid\nparameters:\n  model.num_head: {values: [1, 2]}\n",
