@@ -29,10 +29,10 @@ test: install
 	$(BIN)/python -m pytest -q
 
 bench: install
-	$(BIN)/python bench/trainer.py
-	$(BIN)/python bench/overhead.py
-	$(BIN)/python bench/utilization.py
-	$(BIN)/python bench/logging.py
+	$(BIN)/python -m bench.trainer
+	$(BIN)/python -m bench.overhead
+	$(BIN)/python -m bench.utilization
+	$(BIN)/python -m bench.logging
 
 lint: install
 	$(BIN)/ruff check .

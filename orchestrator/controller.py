@@ -1,0 +1,501 @@
+"""The sweep loop: ask the study for a trial, run it as a Ray task, stream its metrics into the
+store, prune, retry, and tell the study how it ended.
+
+One controller runs a sweep directory at a time (a lock file in `runs/<sweep>/`). Killed, it
+leaves RUNNING trials in the store; the next controller adopts them and runs them again from
+their checkpoints, as the same Optuna trials, so no point of the plan runs twice.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import functools
+import math
+import os
+import signal
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import optuna
+import ray
+from optuna.trial import TrialState
+
+from orchestrator import space, store
+from orchestrator.display import Display, PlainDisplay, TrialView
+from orchestrator.errors import UserError
+from orchestrator.spec import SweepSpec
+from orchestrator.worker import STOP_FILE, TrialRequest, run_trial
+
+SYSTEM_FAILURES = (
+    ray.exceptions.WorkerCrashedError,
+    ray.exceptions.NodeDiedError,
+    ray.exceptions.ObjectLostError,
+    ray.exceptions.OwnerDiedError,
+)
+POLL_SECONDS = 0.2
+TRACEBACK_CHARS = 8000
+
+
+@dataclass
+class ActiveTrial:
+    """A trial the controller has dispatched and not yet told."""
+
+    trial: optuna.Trial
+    request: TrialRequest
+    view: TrialView
+    generator: Any = None
+    retries: int = 0
+    stopping: str | None = None  # why we asked it to stop: "pruned" | "interrupted"
+    result: dict[str, Any] | None = None
+    last_value: float | None = None
+
+
+@dataclass
+class SweepOutcome:
+    run_dir: Path
+    counts: dict[str, int] = field(default_factory=dict)
+    interrupted: bool = False
+
+
+class Controller:
+    """Runs one sweep spec to the end (or until interrupted), with the store as the truth."""
+
+    def __init__(
+        self,
+        spec: SweepSpec,
+        *,
+        runs_root: str | Path = "runs",
+        address: str | None = None,
+        num_cpus: float | None = None,
+        num_gpus: float | None = None,
+        display: Display | None = None,
+        overrides: list[str] | None = None,
+    ):
+        self.spec = spec
+        self.run_dir = (Path(runs_root) / spec.name).resolve()
+        self.address = address
+        self.num_cpus = num_cpus
+        self.num_gpus = num_gpus
+        self.display = display or PlainDisplay()
+        self.overrides = list(overrides or [])
+        self.metric = spec.metric.name if spec.metric else None
+        self.goal = spec.metric.goal if spec.metric else "minimize"
+        self.active: dict[Any, ActiveTrial] = {}  # generator -> trial
+        self.plan = space.expand(spec)
+        self.distributions = store.distributions_for_plan([p.params for p in self.plan])
+        self.stop_requests = 0
+        self.target_reached = False
+        self._lock_file = None
+        spec_dir = str(Path(spec.path).resolve().parent)
+        self.python_path = list(dict.fromkeys([spec_dir, os.getcwd()]))
+
+    # ---------------------------------------------------------------- setup
+
+    def run(self) -> SweepOutcome:
+        """Run the sweep; return when every trial has ended or the user stopped it."""
+        self._acquire_lock()
+        started_ray = self._start_ray()
+        previous = signal.signal(signal.SIGINT, self._on_sigint)
+        try:
+            self.study = self._open_study()
+            self.capacity = self._capacity()
+            done = sum(1 for t in self.study.get_trials(deepcopy=False) if t.state.is_finished())
+            self.display.start(f"sweep {self.spec.name}", self._total(), done)
+            try:
+                self._loop()
+            finally:
+                self.display.stop()
+        finally:
+            signal.signal(signal.SIGINT, previous)
+            if started_ray:
+                ray.shutdown()
+            self._release_lock()
+        counts: dict[str, int] = {}
+        for row in store.trial_rows(self.study, self.goal):
+            counts[row.state] = counts.get(row.state, 0) + 1
+        return SweepOutcome(self.run_dir, counts, interrupted=self.stop_requests > 0)
+
+    def _acquire_lock(self) -> None:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        lock_path = self.run_dir / "controller.lock"
+        handle = open(lock_path, "a+")  # noqa: SIM115 (held for the controller's lifetime)
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            pid = handle.read().strip() or "?"
+            handle.close()
+            raise UserError(
+                f"{self.run_dir}: another orchestrate (pid {pid}) is running this sweep; "
+                f"watch it with `orchestrate status {self.run_dir}`"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        self._lock_file = handle
+
+    def _release_lock(self) -> None:
+        if self._lock_file is not None:
+            fcntl.flock(self._lock_file, fcntl.LOCK_UN)
+            self._lock_file.close()
+            self._lock_file = None
+
+    def _start_ray(self) -> bool:
+        if ray.is_initialized():
+            return False
+        address = self.address or os.environ.get("RAY_ADDRESS")
+        kwargs: dict[str, Any] = {"log_to_driver": False, "configure_logging": False}
+        if address:
+            ray.init(address=address, **kwargs)
+        else:
+            ray.init(
+                num_cpus=self.num_cpus if self.num_cpus is not None else os.cpu_count(),
+                num_gpus=self.num_gpus,
+                include_dashboard=False,
+                **kwargs,
+            )
+        return True
+
+    def _open_study(self) -> optuna.Study:
+        spec = self.spec
+        plan_signature = [[p.params, p.seed, p.ablation] for p in self.plan]
+        sweep_file = self.run_dir / store.SWEEP_FILE
+        if sweep_file.exists():
+            known = store.read_sweep_file(self.run_dir)
+            if known.get("plan") not in (None, store_json(plan_signature)):
+                raise UserError(
+                    f"{spec.path}: the plan differs from the one {self.run_dir} was started "
+                    f"with; give the sweep a new `name:` or delete {self.run_dir}"
+                )
+        study_name = spec.study_name or spec.name
+        storage = store.open_storage(spec.storage, self.run_dir)
+        study = optuna.create_study(
+            storage=storage,
+            study_name=study_name,
+            direction="maximize" if self.goal == "maximize" else "minimize",
+            sampler=space.make_sampler(spec),
+            pruner=space.make_pruner(spec),
+            load_if_exists=True,
+        )
+        spec_copy = self.run_dir / "spec.yaml"
+        if not spec_copy.exists():
+            spec_copy.write_text(Path(spec.path).read_text())
+        store.write_sweep_file(
+            self.run_dir,
+            {
+                "name": spec.name,
+                "method": spec.method,
+                "metric": self.metric,
+                "goal": self.goal,
+                "spec_path": str(Path(spec.path).resolve()),
+                "spec_copy": str(spec_copy),
+                "overrides": self.overrides,
+                "storage": store.storage_label(spec.storage, self.run_dir),
+                "study_name": study_name,
+                "run_dir": str(self.run_dir),
+                "plan": store_json(plan_signature),
+                "total": self._total(),
+                "spec_hash": spec.spec_hash,
+            },
+        )
+        store.enqueue_plan(study, [p.params for p in self.plan])
+        return study
+
+    def _total(self) -> int | None:
+        return len(self.plan) if self.plan else self.spec.run_cap
+
+    def _capacity(self) -> int:
+        """How many trials fit at once: the cluster's resources over each trial's, capped."""
+        resources = ray.cluster_resources()
+        need = self.spec.resources
+        fits = [math.floor(resources.get("CPU", 0) / need.cpus + 1e-9)] if need.cpus else []
+        if need.gpus:
+            fits.append(math.floor(resources.get("GPU", 0) / need.gpus + 1e-9))
+        capacity = min(fits) if fits else 1
+        if capacity < 1:
+            raise UserError(
+                f"{self.spec.path}: resources: a trial needs {need.cpus} cpus and {need.gpus} "
+                f"gpus, but the cluster has {resources.get('CPU', 0)} cpus and "
+                f"{resources.get('GPU', 0)} gpus"
+            )
+        if self.spec.max_concurrent:
+            capacity = min(capacity, self.spec.max_concurrent)
+        return capacity
+
+    # ---------------------------------------------------------------- the loop
+
+    def _loop(self) -> None:
+        orphans = store.orphaned_trials(self.study)
+        while True:
+            while (
+                len(self.active) < self.capacity
+                and not self.stop_requests
+                and not self.target_reached
+            ):
+                if orphans:
+                    orphan = orphans.pop(0)
+                    self._dispatch(optuna.trial.Trial(self.study, orphan._trial_id), True)
+                elif self._more_to_ask():
+                    self._dispatch(self.study.ask(self.distributions or None), False)
+                else:
+                    break
+            if not self.active:
+                return
+            ready, _ = ray.wait(list(self.active), num_returns=1, timeout=POLL_SECONDS)
+            for generator in ready:
+                self._advance(generator)
+            if self.stop_requests > 1:
+                self._cancel_all()
+                return
+
+    def _more_to_ask(self) -> bool:
+        if self.plan:
+            return store.has_waiting(self.study)
+        if self.spec.run_cap is None:
+            return True
+        return len(self.study.get_trials(deepcopy=False)) < self.spec.run_cap
+
+    def _dispatch(self, trial: optuna.Trial, adopted: bool) -> None:
+        """Start a trial as a Ray task; an adopted one (left RUNNING by a dead controller)
+        starts again from its checkpoint."""
+        attrs = trial.user_attrs
+        index = attrs.get("plan_index")
+        if index is not None:
+            params, overrides = self.plan[index].params, self.plan[index].overrides
+        elif self.plan:  # another controller took the last planned point first
+            trial.set_user_attr("failure_reason", "no planned point left to run")
+            self.study.tell(trial, state=TrialState.FAIL)
+            return
+        else:  # bayes: the sampler chooses
+            params = dict(trial.params) if adopted else space.suggest(trial, self.spec)
+            overrides = space.trainer_overrides(self.spec, params, self.spec.seeds[0])
+        checkpoint_dir = self.run_dir / "trials" / f"{trial.number:04d}"
+        checkpoint_dir.mkdir(parents=True, exist_ok=True)
+        (checkpoint_dir / STOP_FILE).unlink(missing_ok=True)
+        request = TrialRequest(
+            trial_number=trial.number,
+            program=None if self.spec.is_trainer_program() else self.spec.program,
+            base=self.spec.base,
+            overrides=overrides,
+            checkpoint_dir=str(checkpoint_dir),
+            python_path=self.python_path,
+        )
+        if not adopted:
+            trial.set_user_attr("checkpoint_dir", str(checkpoint_dir))
+        elif attrs.get("status_detail"):
+            trial.set_user_attr("status_detail", None)
+        view = TrialView(trial.number, params)
+        self._submit(ActiveTrial(trial, request, view, retries=int(attrs.get("retries", 0))))
+
+    def _submit(self, active: ActiveTrial) -> None:
+        options: dict[str, Any] = {"num_cpus": self.spec.resources.cpus, "max_retries": 0}
+        if self.spec.resources.gpus:
+            options["num_gpus"] = self.spec.resources.gpus
+        active.generator = remote_run_trial().options(**options).remote(active.request)
+        self.active[active.generator] = active
+
+    def _advance(self, generator: Any) -> None:
+        """Handle the next event of a trial's stream, or its end."""
+        active = self.active[generator]
+        try:
+            ref = next(generator)
+            event = ray.get(ref)
+        except StopIteration:
+            self._finish(active)
+            return
+        except ray.exceptions.TaskCancelledError:
+            self._finish(active)
+            return
+        except SYSTEM_FAILURES as error:
+            self._on_system_failure(active, error)
+            return
+        except ray.exceptions.RayTaskError as error:
+            if isinstance(error.cause, KeyboardInterrupt | ray.exceptions.TaskCancelledError):
+                self._finish(active)
+            else:
+                self._fail(active, _reason(error.cause), _traceback_text(error))
+            return
+        kind = event["event"]
+        if kind == "started":
+            active.view.node = event.get("node_ip") or event.get("node") or ""
+            active.view.started = event["started_at"]
+            active.trial.set_user_attr("node", active.view.node)
+            active.trial.set_user_attr("node_id", event.get("node_id"))
+            active.trial.set_user_attr("started_at", round(event["started_at"], 3))
+            self.display.update(active.view, "started")
+        elif kind == "metrics":
+            self._on_metrics(active, event["reports"])
+        elif kind == "finished":
+            active.result = event["result"]
+
+    def _on_metrics(self, active: ActiveTrial, reports: list[dict[str, Any]]) -> None:
+        view = active.view
+        for metrics in reports:
+            view.step = metrics.get("step", view.step)
+            value = metrics.get(self.metric) if self.metric else None
+            if value is None or active.stopping:
+                continue
+            value = float(value)
+            view.latest = active.last_value = value
+            if math.isfinite(value):
+                better = min if self.goal == "minimize" else max
+                view.best = value if view.best is None else better(view.best, value)
+                active.trial.report(value, int(view.step or 0))
+                if active.trial.should_prune():
+                    self._stop(active, "pruned", cancel=True)
+                    break
+                self._check_target(value)
+        self.display.update(view, "metrics")
+
+    def _check_target(self, value: float) -> None:
+        target = self.spec.metric.target if self.spec.metric else None
+        if target is None:
+            return
+        if (self.goal == "minimize" and value <= target) or (
+            self.goal == "maximize" and value >= target
+        ):
+            self.target_reached = True
+
+    def _stop(self, active: ActiveTrial, why: str, cancel: bool) -> None:
+        """Ask a trial to stop: a STOP file (it checkpoints first) or Ray's cancel."""
+        active.stopping = why
+        if cancel:
+            ray.cancel(active.generator)
+        else:
+            Path(active.request.checkpoint_dir, STOP_FILE).touch()
+
+    def _cancel_all(self) -> None:
+        for active in list(self.active.values()):
+            ray.cancel(active.generator, force=True)
+            self._mark_interrupted(active)
+            del self.active[active.generator]
+
+    # ---------------------------------------------------------------- endings
+
+    def _finish(self, active: ActiveTrial) -> None:
+        """The task ended without error: tell the study how the trial went."""
+        del self.active[active.generator]
+        result = active.result or {}
+        outcome = result.get("outcome", "completed")
+        trial = active.trial
+        trial.set_user_attr("ended_at", store.now())
+        if active.stopping == "pruned":
+            self._tell(active, TrialState.PRUNED)
+        elif active.stopping == "interrupted" or outcome == "stopped":
+            self._mark_interrupted(active)
+        elif outcome == "diverged":
+            self._tell(active, TrialState.FAIL, reason="diverged")
+        else:
+            value = result.get(self.metric) if self.metric else result.get("value", 0.0)
+            if value is None:
+                value = active.last_value
+            if value is None or not math.isfinite(float(value)):
+                self._tell(
+                    active, TrialState.FAIL, reason=f"metric {self.metric!r} was never reported"
+                )
+            else:
+                final = {k: v for k, v in result.items() if isinstance(v, int | float | str)}
+                trial.set_user_attr("final_metrics", _jsonable(final))
+                self._tell(active, TrialState.COMPLETE, value=float(value))
+
+    def _tell(
+        self,
+        active: ActiveTrial,
+        state: TrialState,
+        value: float | None = None,
+        reason: str | None = None,
+        trace: str | None = None,
+    ) -> None:
+        if reason:
+            active.trial.set_user_attr("failure_reason", reason)
+        if trace:
+            active.trial.set_user_attr("traceback", trace[-TRACEBACK_CHARS:])
+        self.study.tell(active.trial, value if state == TrialState.COMPLETE else None, state=state)
+        active.view.state = state.name.lower()
+        active.view.reason = reason
+        active.view.ended = time.time()
+        self.display.update(active.view, "finished")
+
+    def _fail(self, active: ActiveTrial, reason: str, trace: str) -> None:
+        del self.active[active.generator]
+        active.trial.set_user_attr("ended_at", store.now())
+        self._tell(active, TrialState.FAIL, reason=reason, trace=trace)
+
+    def _mark_interrupted(self, active: ActiveTrial) -> None:
+        active.trial.set_user_attr("status_detail", "interrupted")
+        active.view.state = "interrupted"
+        active.view.ended = time.time()
+        self.display.update(active.view, "finished")
+
+    def _on_system_failure(self, active: ActiveTrial, error: Exception) -> None:
+        """A worker or node died: run the trial again from its checkpoint, up to max_retries."""
+        del self.active[active.generator]
+        if active.stopping:
+            self._finish_stopped_after_crash(active)
+            return
+        if active.retries >= self.spec.max_retries:
+            active.trial.set_user_attr("ended_at", store.now())
+            reason = f"{type(error).__name__} after {active.retries} retries"
+            self._tell(active, TrialState.FAIL, reason=reason, trace=str(error))
+            return
+        active.retries += 1
+        active.trial.set_user_attr("retries", active.retries)
+        active.view.state = "retrying"
+        self.display.update(active.view, "retry")
+        active.view.state = "running"
+        self._submit(active)
+
+    def _finish_stopped_after_crash(self, active: ActiveTrial) -> None:
+        if active.stopping == "pruned":
+            self._tell(active, TrialState.PRUNED)
+        else:
+            self._mark_interrupted(active)
+
+    def _on_sigint(self, signum: int, frame: Any) -> None:
+        """Ctrl-C once: stop dispatching, let running trials checkpoint; twice: cancel now."""
+        self.stop_requests += 1
+        if self.stop_requests == 1:
+            print(
+                "\nstopping: running trials save a checkpoint and stop (Ctrl-C again to cancel now)",
+                flush=True,
+            )
+            for active in self.active.values():
+                if not active.stopping:
+                    self._stop(active, "interrupted", cancel=False)
+
+
+@functools.cache
+def remote_run_trial() -> Any:
+    """The worker's Ray task, made once: Ray exports a remote function each time one is made."""
+    return ray.remote(run_trial)
+
+
+def store_json(value: Any) -> str:
+    import json
+
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+def _reason(error: BaseException | None) -> str:
+    if error is None:
+        return "error"
+    text = f"{type(error).__name__}: {error}".strip()
+    return text.splitlines()[0][:300]
+
+
+def _traceback_text(error: ray.exceptions.RayTaskError) -> str:
+    cause = error.cause
+    if cause is not None and cause.__traceback__ is not None:
+        return "".join(traceback.format_exception(cause))
+    return str(error)
+
+
+def _jsonable(values: dict[str, Any]) -> dict[str, Any]:
+    return {
+        k: (v if not isinstance(v, float) or math.isfinite(v) else str(v))
+        for k, v in values.items()
+    }

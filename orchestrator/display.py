@@ -1,0 +1,160 @@
+"""What a person watching a sweep sees: a live rich table on a terminal, plain lines otherwise."""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from rich.console import Console, Group
+from rich.live import Live
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+STATE_STYLES = {
+    "running": "cyan",
+    "complete": "green",
+    "pruned": "yellow",
+    "fail": "red",
+    "interrupted": "magenta",
+    "retrying": "yellow",
+}
+MAX_ROWS = 24
+
+
+@dataclass
+class TrialView:
+    """The controller's picture of one trial, for display only (the store holds the truth)."""
+
+    number: int
+    params: dict[str, Any]
+    state: str = "running"
+    step: int | None = None
+    latest: float | None = None
+    best: float | None = None
+    started: float = field(default_factory=time.time)
+    ended: float | None = None
+    node: str = ""
+    reason: str | None = None
+
+    def elapsed(self) -> float:
+        return (self.ended or time.time()) - self.started
+
+
+class Display(Protocol):
+    def start(self, title: str, total: int | None, done: int) -> None: ...
+    def update(self, view: TrialView, event: str) -> None: ...
+    def stop(self) -> None: ...
+
+
+def make_display(console: Console | None = None) -> Display:
+    """A live table when stdout is a terminal, plain log lines otherwise."""
+    console = console or Console()
+    return LiveDisplay(console) if console.is_terminal else PlainDisplay()
+
+
+def format_params(params: dict[str, Any], width: int = 48) -> str:
+    text = " ".join(f"{key.rsplit('.', 1)[-1]}={format_value(v)}" for key, v in params.items())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def format_value(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return "-" if value is None else str(value)
+
+
+def format_seconds(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    return f"{minutes}:{secs:02d}" if minutes < 60 else f"{minutes // 60}h{minutes % 60:02d}"
+
+
+class PlainDisplay:
+    """One line per trial event, for logs and pipes."""
+
+    def __init__(self, stream: Any = None):
+        self.stream = stream or sys.stdout
+        self.total: int | None = None
+        self.done = 0
+
+    def start(self, title: str, total: int | None, done: int) -> None:
+        self.total, self.done = total, done
+        print(
+            f"{title}: {done}/{total if total is not None else '?'} trials done", file=self.stream
+        )
+
+    def update(self, view: TrialView, event: str) -> None:
+        if event == "metrics":
+            return
+        if event == "finished":
+            self.done += 1
+        line = f"[{self.done}/{self.total or '?'}] trial {view.number} {view.state}"
+        line += f" {format_params(view.params, 80)}"
+        if view.node:
+            line += f" node={view.node}"
+        if event == "finished":
+            line += f" best={format_value(view.best)} step={format_value(view.step)}"
+            line += f" elapsed={format_seconds(view.elapsed())}"
+        if view.reason:
+            line += f" reason={view.reason}"
+        print(line, file=self.stream, flush=True)
+
+    def stop(self) -> None:
+        pass
+
+
+class LiveDisplay:
+    """A rich live table of trials with an overall progress bar and ETA."""
+
+    def __init__(self, console: Console):
+        self.console = console
+        self.views: dict[int, TrialView] = {}
+        self.progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=console,
+        )
+        self.task = None
+        self.live: Live | None = None
+        self.title = ""
+
+    def start(self, title: str, total: int | None, done: int) -> None:
+        self.title = title
+        self.task = self.progress.add_task(title, total=total, completed=done)
+        self.live = Live(get_renderable=self.render, console=self.console, refresh_per_second=4)
+        self.live.start()
+
+    def update(self, view: TrialView, event: str) -> None:
+        self.views[view.number] = view
+        if event == "finished" and self.task is not None:
+            self.progress.advance(self.task)
+
+    def render(self) -> Group:
+        table = Table(expand=False, header_style="bold")
+        for column in ("trial", "params", "state", "step", "latest", "best", "elapsed", "node"):
+            table.add_column(column, justify="right" if column != "params" else "left")
+        running = [v for v in self.views.values() if v.ended is None]
+        finished = sorted(
+            (v for v in self.views.values() if v.ended is not None), key=lambda v: -v.ended
+        )
+        for view in (running + finished)[:MAX_ROWS]:
+            style = STATE_STYLES.get(view.state, "")
+            table.add_row(
+                str(view.number),
+                format_params(view.params),
+                f"[{style}]{view.state}[/]" if style else view.state,
+                format_value(view.step),
+                format_value(view.latest),
+                format_value(view.best),
+                format_seconds(view.elapsed()),
+                view.node,
+            )
+        return Group(table, self.progress)
+
+    def stop(self) -> None:
+        if self.live is not None:
+            self.live.stop()
+            self.live = None

@@ -1,0 +1,71 @@
+"""Small programs for controller tests and benchmarks, swept as `sweep_programs:<name>`.
+
+Each has the shape of the shared trainer, `fn(config, report, checkpoint_dir) -> dict`, and
+checkpoints the way a real trainer does, so resume and retries are tested for real. Tests copy
+this file next to their spec: the controller puts the spec's directory on the worker's path.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+
+def noop(config: dict[str, Any], report: Any, checkpoint_dir: str) -> dict[str, float]:
+    """Reports three metrics and returns at once: measures orchestration overhead."""
+    x = float(config.get("x", 0.0))
+    for step in range(3):
+        report({"step": step, "loss": x + step})
+    return {"loss": x + 2}
+
+
+def steps(config: dict[str, Any], report: Any, checkpoint_dir: str) -> dict[str, Any]:
+    """Counts `steps` steps of `step_seconds` each, checkpointing the step after every one.
+
+    The loss falls with the step and rises with `x`, so pruning and ranking have something to
+    act on. Every start appends a line (pid, resumed step, CUDA_VISIBLE_DEVICES, times) to
+    `checkpoint_dir/starts.jsonl` so tests can see retries, resumes and concurrency.
+    """
+    total = int(config.get("steps", 10))
+    step_seconds = float(config.get("step_seconds", 0.05))
+    x = float(config.get("x", 1.0))
+    state_path = Path(checkpoint_dir) / "state.json"
+    start = json.loads(state_path.read_text())["step"] if state_path.exists() else 0
+    began = time.time()
+    Path(checkpoint_dir, "pid").write_text(str(os.getpid()))
+    for step in range(start, total):
+        time.sleep(step_seconds)
+        loss = x + 1.0 / (step + 1)
+        tmp = state_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"step": step + 1}))
+        os.replace(tmp, state_path)
+        if report({"step": step + 1, "loss": loss}):
+            _log_start(checkpoint_dir, start, step + 1, began)
+            return {"outcome": "stopped", "loss": loss}
+    _log_start(checkpoint_dir, start, total, began)
+    if config.get("raise"):
+        raise ValueError(f"boom at step {total}")
+    return {"loss": x + 1.0 / total, "resumed_from_step": start}
+
+
+def _log_start(checkpoint_dir: str, start: int, end: int, began: float) -> None:
+    line = {
+        "pid": os.getpid(),
+        "resumed_from_step": start,
+        "end_step": end,
+        "began": began,
+        "ended": time.time(),
+        "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
+    }
+    with open(Path(checkpoint_dir) / "starts.jsonl", "a") as handle:
+        handle.write(json.dumps(line) + "\n")
+
+
+def sleep(config: dict[str, Any], report: Any, checkpoint_dir: str) -> dict[str, float]:
+    """Sleeps `seconds` and reports once: a trial of known length for utilisation."""
+    time.sleep(float(config.get("seconds", 2.0)))
+    report({"step": 1, "loss": 0.0})
+    return {"loss": 0.0}

@@ -1,0 +1,202 @@
+"""The controller on a real local Ray (2 CPUs) with a real journal-file Optuna store."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+from conftest import write_spec
+from optuna.trial import TrialState
+
+from orchestrator import store, summary
+from orchestrator.controller import Controller
+from orchestrator.spec import load_spec
+
+
+def run_sweep(spec_path: Path, runs: Path, overrides: list[str] | None = None) -> Controller:
+    controller = Controller(load_spec(spec_path, overrides or []), runs_root=runs)
+    controller.outcome = controller.run()
+    return controller
+
+
+def trials_of(run_dir: Path) -> list[optuna.trial.FrozenTrial]:
+    return store.load_study(store.read_sweep_file(run_dir)).get_trials()
+
+
+def starts(trial: optuna.trial.FrozenTrial) -> list[dict]:
+    path = Path(trial.user_attrs["checkpoint_dir"]) / "starts.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+GRID = """
+    name: grid
+    method: grid
+    program: sweep_programs:steps
+    metric: {name: loss, goal: minimize}
+    parameters:
+      x: {values: [3.0, 1.0, 2.0, 4.0]}
+      steps: {value: 4}
+"""
+
+
+def test_grid_runs_every_point_once_and_records_results(local_ray, tmp_path):
+    controller = run_sweep(write_spec(tmp_path, GRID), tmp_path / "runs")
+    run_dir = tmp_path / "runs" / "grid"
+    trials = trials_of(run_dir)
+    assert sorted(t.user_attrs["plan_index"] for t in trials) == [0, 1, 2, 3]
+    assert all(t.state == TrialState.COMPLETE for t in trials)
+    for trial in trials:
+        assert trial.value == pytest.approx(trial.params["x"] + 0.25)
+        assert sorted(trial.intermediate_values) == [1, 2, 3, 4]
+        for key in ("checkpoint_dir", "node", "node_id", "started_at", "ended_at"):
+            assert trial.user_attrs.get(key), key
+    assert controller.outcome.counts == {"complete": 4}
+
+    records = summary.summarize(run_dir)
+    assert [r["params"]["x"] for r in records] == [1.0, 2.0, 3.0, 4.0]  # best first
+    assert json.loads((run_dir / "results.json").read_text())[0]["value"] == pytest.approx(1.25)
+    header = (run_dir / "results.csv").read_text().splitlines()[0]
+    assert "param.x" in header and "state" in header
+
+    # Running the same spec again finds everything done and runs nothing.
+    run_sweep(write_spec(tmp_path, GRID), tmp_path / "runs")
+    assert len(trials_of(run_dir)) == 4
+
+
+def test_raising_trial_fails_with_traceback_and_sweep_continues(local_ray, tmp_path):
+    spec = write_spec(
+        tmp_path,
+        """
+        name: raising
+        method: grid
+        program: sweep_programs:steps
+        metric: {name: loss, goal: minimize}
+        parameters:
+          raise: {values: [true, false]}
+          steps: {value: 2}
+        """,
+    )
+    run_sweep(spec, tmp_path / "runs")
+    by_flag = {t.params["raise"]: t for t in trials_of(tmp_path / "runs" / "raising")}
+    failed, ok = by_flag[True], by_flag[False]
+    assert failed.state == TrialState.FAIL
+    assert failed.user_attrs["failure_reason"] == "ValueError: boom at step 2"
+    assert "raise ValueError" in failed.user_attrs["traceback"]
+    assert len(starts(failed)) == 1  # an exception in the program is not retried
+    assert ok.state == TrialState.COMPLETE
+
+
+def test_pruned_trial_is_cancelled_and_recorded_pruned(local_ray, tmp_path):
+    spec = write_spec(
+        tmp_path,
+        """
+        name: pruning
+        method: grid
+        program: sweep_programs:steps
+        metric: {name: loss, goal: minimize}
+        max_concurrent: 1
+        optuna: {pruner: sha, pruner_options: {min_resource: 1, reduction_factor: 2}}
+        parameters:
+          x: {values: [1.0, 50.0]}
+          steps: {value: 40}
+          step_seconds: {value: 0.02}
+        """,
+    )
+    run_sweep(spec, tmp_path / "runs")
+    by_x = {t.params["x"]: t for t in trials_of(tmp_path / "runs" / "pruning")}
+    assert by_x[1.0].state == TrialState.COMPLETE
+    pruned = by_x[50.0]
+    assert pruned.state == TrialState.PRUNED
+    assert max(pruned.intermediate_values) < 40  # stopped well before its last step
+    state = json.loads(Path(pruned.user_attrs["checkpoint_dir"], "state.json").read_text())
+    assert state["step"] < 40  # the task itself stopped, not only the bookkeeping
+
+
+def _kill_when(run_dir: Path, min_step: int, sig: int, target: str = "worker") -> threading.Thread:
+    """Send `sig` to the first trial's worker (or to this process) once it reached min_step."""
+
+    def watch() -> None:
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            for state in run_dir.glob("trials/*/state.json"):
+                try:
+                    step = json.loads(state.read_text())["step"]
+                except (ValueError, OSError):
+                    continue
+                if step >= min_step:
+                    pid = int((state.parent / "pid").read_text())
+                    os.kill(pid if target == "worker" else os.getpid(), sig)
+                    return
+            time.sleep(0.02)
+
+    thread = threading.Thread(target=watch, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_killed_worker_is_retried_and_resumes_from_checkpoint(local_ray, tmp_path):
+    spec = write_spec(
+        tmp_path,
+        """
+        name: killed
+        method: grid
+        program: sweep_programs:steps
+        metric: {name: loss, goal: minimize}
+        max_retries: 2
+        parameters:
+          x: {value: 1.0}
+          steps: {value: 30}
+          step_seconds: {value: 0.05}
+        """,
+    )
+    killer = _kill_when(tmp_path / "runs" / "killed", 5, signal.SIGKILL)
+    run_sweep(spec, tmp_path / "runs")
+    killer.join()
+    (trial,) = trials_of(tmp_path / "runs" / "killed")
+    assert trial.state == TrialState.COMPLETE
+    assert trial.user_attrs["retries"] == 1
+    (resumed,) = starts(trial)  # the killed start never finished, so it logged nothing
+    assert resumed["resumed_from_step"] >= 5
+    assert trial.user_attrs["final_metrics"]["resumed_from_step"] >= 5
+
+
+def test_ctrl_c_checkpoints_running_trials_and_resume_finishes_them(local_ray, tmp_path):
+    text = """
+        name: interrupted
+        method: grid
+        program: sweep_programs:steps
+        metric: {name: loss, goal: minimize}
+        parameters:
+          x: {values: [1.0, 2.0, 3.0]}
+          steps: {value: 40}
+          step_seconds: {value: 0.05}
+    """
+    run_dir = tmp_path / "runs" / "interrupted"
+    spec = write_spec(tmp_path, text)
+    stopper = _kill_when(run_dir, 5, signal.SIGINT, target="controller")
+    controller = run_sweep(spec, tmp_path / "runs")
+    stopper.join()
+    assert controller.outcome.interrupted
+    trials = [t for t in trials_of(run_dir) if t.state != TrialState.WAITING]
+    assert len(trials) == 2  # two slots were running; the third point was never dispatched
+    assert all(t.state == TrialState.RUNNING for t in trials)
+    assert all(t.user_attrs["status_detail"] == "interrupted" for t in trials)
+    assert [r["state"] for r in summary.overview(run_dir)["records"]] == ["interrupted"] * 2
+    saved = {}  # the step each one checkpointed as it stopped
+    for trial in trials:
+        state = Path(trial.user_attrs["checkpoint_dir"], "state.json")
+        saved[trial.number] = json.loads(state.read_text())["step"]
+    assert max(saved.values()) >= 5
+
+    run_sweep(spec, tmp_path / "runs")
+    trials = trials_of(run_dir)
+    assert sorted(t.user_attrs["plan_index"] for t in trials) == [0, 1, 2]
+    assert all(t.state == TrialState.COMPLETE for t in trials)
+    for trial in trials:  # the interrupted ones went on from their checkpoints
+        assert starts(trial)[-1]["resumed_from_step"] == saved.get(trial.number, 0)

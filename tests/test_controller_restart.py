@@ -1,0 +1,114 @@
+"""`orchestrate` as a user runs it: a subprocess with its own local Ray, killed with SIGKILL
+mid-sweep and started again; `status` and `ls` read the store while it runs."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from conftest import write_spec
+from optuna.trial import TrialState
+
+from orchestrator import store
+
+SPEC = """
+    name: restart
+    method: grid
+    program: sweep_programs:steps
+    metric: {name: loss, goal: minimize}
+    parameters:
+      x: {values: [1.0, 2.0, 3.0, 4.0, 5.0]}
+      steps: {value: 30}
+      step_seconds: {value: 0.05}
+"""
+
+
+def orchestrate(*args: str, **kwargs) -> subprocess.Popen:
+    command = [sys.executable, "-m", "orchestrator.cli", *args]
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kwargs)
+
+
+def wait_for(condition, timeout: float = 120.0) -> None:
+    deadline = time.time() + timeout
+    while not condition():
+        assert time.time() < deadline, "timed out"
+        time.sleep(0.1)
+
+
+def test_sigkill_controller_then_rerun_continues_without_duplicates(tmp_path):
+    spec = write_spec(tmp_path, SPEC)
+    runs = tmp_path / "runs"
+    run_dir = runs / "restart"
+    first = orchestrate("run", str(spec), "--runs", str(runs), "--num-cpus", "2")
+
+    def study_trials():
+        if not (run_dir / store.SWEEP_FILE).exists():
+            return []
+        return store.load_study(store.read_sweep_file(run_dir)).get_trials()
+
+    def one_done_and_two_midway() -> bool:
+        trials = study_trials()
+        done = [t for t in trials if t.state == TrialState.COMPLETE]
+        midway = [
+            t
+            for t in trials
+            if t.state == TrialState.RUNNING
+            and t.intermediate_values
+            and max(t.intermediate_values) >= 5
+        ]
+        return len(done) >= 1 and len(midway) >= 1
+
+    wait_for(one_done_and_two_midway)
+
+    # While it runs, another process reads where it stands.
+    status = subprocess.run(
+        [sys.executable, "-m", "orchestrator.cli", "status", str(run_dir), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert status.returncode == 0, status.stderr
+    (overview,) = json.loads(status.stdout)
+    assert overview["controller_pid"] == first.pid
+    assert overview["counts"]["running"] >= 1 and overview["counts"]["complete"] >= 1
+
+    reached = {  # the step each running trial had reported when the controller died
+        t.user_attrs["plan_index"]: max(t.intermediate_values, default=0)
+        for t in study_trials()
+        if t.state == TrialState.RUNNING
+    }
+    os.kill(first.pid, signal.SIGKILL)
+    first.wait(timeout=30)
+
+    second = orchestrate("run", str(spec), "--runs", str(runs), "--num-cpus", "2")
+    out, err = second.communicate(timeout=300)
+    assert second.returncode == 0, err.decode()[-2000:]
+
+    trials = study_trials()
+    assert reached and max(reached.values()) > 0  # some trial was midway when killed
+    assert sorted(t.user_attrs["plan_index"] for t in trials) == [0, 1, 2, 3, 4]
+    assert all(t.state == TrialState.COMPLETE for t in trials)
+    for trial in trials:
+        starts_file = Path(trial.user_attrs["checkpoint_dir"]) / "starts.jsonl"
+        starts = [json.loads(line) for line in starts_file.read_text().splitlines()]
+        # A start logs the steps it ran when it ends (a killed one logs nothing): no two
+        # overlap, so no step ran twice, and each interrupted trial went on from its checkpoint.
+        assert starts[-1]["end_step"] == 30
+        for before, after in zip(starts, starts[1:], strict=False):
+            assert after["resumed_from_step"] >= before["end_step"]
+        assert starts[-1]["resumed_from_step"] >= reached.get(trial.user_attrs["plan_index"], 0)
+    assert "restart" in out.decode()  # the summary table
+
+    listing = subprocess.run(
+        [sys.executable, "-m", "orchestrator.cli", "ls", "--runs", str(runs)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert listing.returncode == 0
+    assert "restart  grid  5/5" in listing.stdout and "idle" in listing.stdout
