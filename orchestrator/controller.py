@@ -36,6 +36,7 @@ SYSTEM_FAILURES = (
     ray.exceptions.OwnerDiedError,
 )
 POLL_SECONDS = 0.2
+CAPACITY_SECONDS = 2.0
 TRACEBACK_CHARS = 8000
 
 
@@ -210,6 +211,7 @@ class Controller:
 
     def _capacity(self) -> int:
         """How many trials fit at once: the cluster's resources over each trial's, capped."""
+        self.capacity_checked = time.monotonic()
         resources = ray.cluster_resources()
         need = self.spec.resources
         fits = [math.floor(resources.get("CPU", 0) / need.cpus + 1e-9)] if need.cpus else []
@@ -231,6 +233,8 @@ class Controller:
     def _loop(self) -> None:
         orphans = store.orphaned_trials(self.study)
         while True:
+            if time.monotonic() - self.capacity_checked > CAPACITY_SECONDS:
+                self.capacity = self._capacity()  # nodes join and leave
             while (
                 len(self.active) < self.capacity
                 and not self.stop_requests
@@ -271,7 +275,7 @@ class Controller:
             self.study.tell(trial, state=TrialState.FAIL)
             return
         else:  # bayes: the sampler chooses
-            params = dict(trial.params) if adopted else space.suggest(trial, self.spec)
+            params = space.suggest(trial, self.spec)  # an adopted trial gets its own back
             overrides = space.trainer_overrides(self.spec, params, self.spec.seeds[0])
         checkpoint_dir = self.run_dir / "trials" / f"{trial.number:04d}"
         checkpoint_dir.mkdir(parents=True, exist_ok=True)
