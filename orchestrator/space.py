@@ -220,20 +220,31 @@ def make_sampler(spec: SweepSpec) -> optuna.samplers.BaseSampler:
 def make_pruner(spec: SweepSpec) -> optuna.pruners.BasePruner:
     """The spec's pruner. Hyperband takes W&B's `early_terminate`: min_iter -> min_resource,
     max_iter -> max_resource (and min_resource = max_iter / eta**s), eta -> reduction_factor.
-    W&B counts an iteration per reported value of the metric, so the controller reports
-    intermediate values with step = how many values the trial has reported so far."""
+    W&B counts an iteration per reported value of the metric; the controller reports
+    intermediate values at the program's own step (so a resumed trial's repeated reports land
+    on the same steps), so for the shared trainer an iteration is `train.eval_every` steps."""
     options = dict(spec.optuna.pruner_options)
     name = spec.optuna.pruner
     et = spec.early_terminate
     if name == "hyperband" and et is not None:
+        steps = iteration_steps(spec)
         options.setdefault("reduction_factor", et.eta)
         if et.max_iter is not None:
-            options.setdefault("max_resource", et.max_iter)
+            options.setdefault("max_resource", et.max_iter * steps)
         if et.min_iter is not None:
-            options.setdefault("min_resource", et.min_iter)
+            options.setdefault("min_resource", et.min_iter * steps)
         else:
-            options.setdefault("min_resource", max(1, round(et.max_iter / et.eta**et.s)))
+            options.setdefault("min_resource", max(1, round(et.max_iter / et.eta**et.s)) * steps)
     return getattr(optuna.pruners, PRUNERS[name])(**options)
+
+
+def iteration_steps(spec: SweepSpec) -> int:
+    """Program steps per W&B iteration: the trainer reports the metric every eval_every steps."""
+    if not spec.is_trainer_program():
+        return 1
+    from trainer.config import load_config
+
+    return load_config(spec.base, spec.trainer).train.eval_every
 
 
 def plan_summary(spec: SweepSpec, trials: list[PlannedTrial]) -> dict[str, Any]:
