@@ -21,6 +21,7 @@ from orchestrator.space import (
     trainer_overrides,
 )
 from orchestrator.spec import load_spec
+from trainer.config import load_config
 
 SWEEPS = sorted((Path(__file__).parent.parent / "sweeps").glob("*.yaml"))
 
@@ -274,10 +275,15 @@ def test_samplers_and_pruners(tmp_path):
     hyperband = spec | {"early_terminate": {"type": "hyperband", "min_iter": 2, "eta": 2}}
     pruner = make_pruner(load_spec(write_spec(tmp_path, hyperband)))
     assert isinstance(pruner, optuna.pruners.HyperbandPruner)
-    assert (pruner._min_resource, pruner._reduction_factor) == (2, 2)
+    every = load_config("tiny").train.eval_every  # a W&B iteration is one evaluation
+    assert (pruner._min_resource, pruner._reduction_factor) == (2 * every, 2)
     by_max = spec | {"early_terminate": {"type": "hyperband", "max_iter": 27, "s": 2}}
     pruner = make_pruner(load_spec(write_spec(tmp_path, by_max)))
-    assert (pruner._min_resource, pruner._max_resource, pruner._reduction_factor) == (3, 27, 3)
+    expected = (3 * every, 27 * every, 3)
+    assert (pruner._min_resource, pruner._max_resource, pruner._reduction_factor) == expected
+    program = by_max | {"program": "my_module:train"}  # any other program: one step each
+    pruner = make_pruner(load_spec(write_spec(tmp_path, program)))
+    assert (pruner._min_resource, pruner._max_resource) == (3, 27)
     median = spec | {"optuna": {"pruner": "median", "pruner_options": {"n_startup_trials": 2}}}
     pruner = make_pruner(load_spec(write_spec(tmp_path, median)))
     assert isinstance(pruner, optuna.pruners.MedianPruner)
