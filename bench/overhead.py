@@ -21,6 +21,7 @@ SPEC = """
     method: grid
     program: sweep_programs:noop
     metric: {{name: loss, goal: minimize}}
+    wandb: {{mode: disabled}}  # orchestration alone, as Ray Tune runs here without a logger
     parameters:
       x: {{values: {values}}}
 """

@@ -23,6 +23,7 @@ SPEC = """
     method: grid
     program: sweep_programs:steps
     metric: {{name: loss, goal: minimize}}
+    wandb: {{mode: disabled}}  # orchestration alone, as Ray Tune runs here without a logger
     parameters:
       x: {{values: {values}}}
       steps: {{value: 10}}

@@ -12,6 +12,7 @@ import fcntl
 import functools
 import math
 import os
+import secrets
 import signal
 import time
 import traceback
@@ -90,6 +91,7 @@ class Controller:
         self.stop_requests = 0
         self.target_reached = False
         self._lock_file = None
+        self.constant_keys = {k for k, p in spec.parameters.items() if p.is_constant}
         spec_dir = str(Path(spec.path).resolve().parent)
         self.python_path = list(dict.fromkeys([spec_dir, os.getcwd()]))
 
@@ -165,6 +167,7 @@ class Controller:
         spec = self.spec
         plan_signature = [[p.params, p.seed, p.ablation] for p in self.plan]
         sweep_file = self.run_dir / store.SWEEP_FILE
+        known: dict[str, Any] = {}
         if sweep_file.exists():
             known = store.read_sweep_file(self.run_dir)
             if known.get("plan") not in (None, store_json(plan_signature)):
@@ -172,6 +175,7 @@ class Controller:
                     f"{spec.path}: the plan differs from the one {self.run_dir} was started "
                     f"with; give the sweep a new `name:` or delete {self.run_dir}"
                 )
+        self.uid = known.get("uid") or secrets.token_hex(4)  # makes wandb run ids unique
         study_name = spec.study_name or spec.name
         storage = store.open_storage(spec.storage, self.run_dir)
         study = optuna.create_study(
@@ -201,6 +205,7 @@ class Controller:
                 "plan": store_json(plan_signature),
                 "total": self._total(),
                 "spec_hash": spec.spec_hash,
+                "uid": self.uid,
             },
         )
         store.enqueue_plan(study, [p.params for p in self.plan])
@@ -288,12 +293,56 @@ class Controller:
             checkpoint_dir=str(checkpoint_dir),
             python_path=self.python_path,
         )
+        request.wandb = self._wandb_options(trial.number, params, index)
+        if request.wandb and self.spec.wandb.entity:
+            request.env["WANDB_ENTITY"] = self.spec.wandb.entity
         if not adopted:
             trial.set_user_attr("checkpoint_dir", str(checkpoint_dir))
+            if request.wandb:
+                trial.set_user_attr("wandb_run_id", request.wandb["run_id"])
+                trial.set_user_attr("wandb_dir", str(self.run_dir / "wandb"))
         elif attrs.get("status_detail"):
             trial.set_user_attr("status_detail", None)
         view = TrialView(trial.number, params)
         self._submit(ActiveTrial(trial, request, view, retries=int(attrs.get("retries", 0))))
+
+    def _wandb_options(
+        self, number: int, params: dict[str, Any], index: int | None
+    ) -> dict[str, Any] | None:
+        """The trial's wandb run: named, grouped and tagged so a sweep reads as one."""
+        spec = self.spec
+        planned = self.plan[index] if index is not None else None
+        ablation = planned.ablation if planned else None
+        seed = planned.seed if planned else spec.seeds[0]
+        varying = {k: v for k, v in params.items() if k not in self.constant_keys}
+        short = ablation or ",".join(
+            f"{k.rsplit('.', 1)[-1]}={_short(v)}" for k, v in varying.items()
+        )
+        if ablation and len(spec.seeds) > 1:
+            short += f",seed={seed}"
+        tags = [spec.name, spec.method, *spec.wandb.tags]
+        tags += [ablation] if ablation else [f"{k}={_short(v)}" for k, v in varying.items()]
+        return {
+            "project_name": spec.wandb.project or "orchestrate",
+            "experiment_name": f"{spec.name}-{number}-{short}"[:128].rstrip("-"),
+            "tags": list(dict.fromkeys(t[:64] for t in tags if t)),
+            "group": spec.wandb.group or spec.name,
+            "job_type": "trial",
+            "mode": spec.wandb.mode,
+            "dir": str(self.run_dir),
+            "run_id": f"{self.uid}-{number:04d}",
+            "config": {
+                "sweep": {
+                    "name": spec.name,
+                    "method": spec.method,
+                    "trial": number,
+                    "seed": seed,
+                    "ablation": ablation,
+                    "spec_hash": spec.spec_hash,
+                },
+                "params": params,
+            },
+        }
 
     def _submit(self, active: ActiveTrial) -> None:
         options: dict[str, Any] = {"num_cpus": self.spec.resources.cpus, "max_retries": 0}
@@ -476,6 +525,10 @@ class Controller:
 def remote_run_trial() -> Any:
     """The worker's Ray task, made once: Ray exports a remote function each time one is made."""
     return ray.remote(run_trial)
+
+
+def _short(value: Any) -> str:
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
 
 
 def store_json(value: Any) -> str:

@@ -28,6 +28,8 @@ from pathlib import Path
 from typing import Any
 
 STOP_FILE = "STOP"
+# What a `wandb agent` sets for its run; a reused Ray worker must not hand it to the next trial.
+AGENT_ENV = ("WANDB_SWEEP_ID", "WANDB_RUN_ID", "WANDB_SWEEP_PARAM_PATH", "WANDB_RESUME")
 TRAINER_PROGRAMS = {None, "", "trainer", "-m trainer", "python -m trainer", "trainer.train:train"}
 
 
@@ -42,6 +44,10 @@ class TrialRequest:
     checkpoint_dir: str
     env: dict[str, str] = field(default_factory=dict)
     python_path: list[str] = field(default_factory=list)  # where a user's module is found
+    # The trial's wandb run: ExperimentLogger's arguments (project_name, experiment_name, tags,
+    # group, job_type, mode, dir, run_id) plus `config`, the sweep metadata to add to the
+    # resolved config. None: no run (the program logs for itself, or logging is off).
+    wandb: dict[str, Any] | None = None
 
 
 def resolve_program(program: str | None, python_path: list[str] = ()) -> Callable[..., Any]:
@@ -84,19 +90,30 @@ def run_trial(request: TrialRequest) -> Iterator[dict[str, Any]]:
     reports: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
 
     def report(metrics: dict[str, Any]) -> bool:
+        if trial_log is not None:
+            trial_log.log_metrics(metrics)
         reports.put(("metrics", metrics))
         return stop.is_set() or stop_file.exists()
 
     def target() -> None:
+        nonlocal trial_log
+        state, result, config = "failed", None, None
         try:
             program = resolve_program(request.program, request.python_path)
             config = program_config(request)
-            result = program(config, report=report, checkpoint_dir=str(checkpoint_dir))
+            trial_log = open_trial_log(request, config)
+            result = _as_result(program(config, report=report, checkpoint_dir=str(checkpoint_dir)))
+            state = _final_state(result, stop.is_set())
             reports.put(("finished", result))
         except BaseException as error:  # re-raised in the task's main thread below
+            result = {"reason": f"{type(error).__name__}: {error}"}
             reports.put(("error", error))
+        finally:
+            if trial_log is not None:
+                close_trial_log(trial_log, state, result or {}, config)
 
-    saved_env = _apply_env(request.env)
+    trial_log = None
+    saved_env = _apply_env({key: None for key in AGENT_ENV} | request.env)
     thread = threading.Thread(target=target, name=f"trial-{request.trial_number}", daemon=True)
     thread.start()
     try:
@@ -114,9 +131,11 @@ def run_trial(request: TrialRequest) -> Iterator[dict[str, Any]]:
             if batch:
                 yield {"event": "metrics", "reports": batch}
             if kind == "finished":
-                yield {"event": "finished", "result": _as_result(payload)}
+                thread.join()  # the trial's wandb run is finished before the trial is
+                yield {"event": "finished", "result": payload}
                 return
             if kind == "error":
+                thread.join()
                 raise payload
     except KeyboardInterrupt:  # Ray's cancel: let the program stop at its next report
         stop.set()
@@ -124,6 +143,50 @@ def run_trial(request: TrialRequest) -> Iterator[dict[str, Any]]:
         raise
     finally:
         _restore_env(saved_env)
+
+
+def open_trial_log(request: TrialRequest, config: Any) -> Any:
+    """The trial's wandb run (continued, same id, when the trial is retried or resumed)."""
+    if request.wandb is None:
+        return None
+    from orchestrator.experiment_log import ExperimentLogger
+
+    options = dict(request.wandb)
+    metadata = options.pop("config", {})
+    if request.program in TRAINER_PROGRAMS:
+        from trainer.config import config_to_dict
+
+        resolved = config_to_dict(config)
+    else:
+        resolved = dict(config)
+    return ExperimentLogger(config={**resolved, **metadata}, resume="allow", **options)
+
+
+def close_trial_log(trial_log: Any, state: str, result: dict[str, Any], config: Any) -> None:
+    """Final and best metrics and the trial's final state into the run's summary; finish it."""
+    finals = {k: v for k, v in result.items() if isinstance(v, int | float | str) and k != "sample"}
+    trial_log.set_summary(state=state, **{f"final/{k}": v for k, v in finals.items()})
+    train = getattr(config, "train", None)
+    if result.get("sample") and train is not None:  # the trainer's generated text
+        trial_log.log_text_generation(
+            prompt=train.sample_prompt,
+            generated_text=result["sample"],
+            temperature=train.sample_temperature,
+            top_p=train.sample_top_p,
+            max_tokens=train.sample_tokens,
+            step=result.get("step"),
+        )
+    trial_log.finish(exit_code=0 if state in ("complete", "pruned", "interrupted") else 1)
+
+
+def _final_state(result: dict[str, Any], cancelled: bool) -> str:
+    """The trial's end as the worker sees it (the controller's store has the last word)."""
+    outcome = result.get("outcome", "completed")
+    if outcome == "diverged":
+        return "failed: diverged"
+    if outcome == "stopped":
+        return "pruned" if cancelled else "interrupted"
+    return "complete"
 
 
 def _as_result(value: Any) -> dict[str, Any]:
@@ -152,9 +215,14 @@ def _node_ip() -> str | None:
         return None
 
 
-def _apply_env(env: dict[str, str]) -> dict[str, str | None]:
+def _apply_env(env: dict[str, str | None]) -> dict[str, str | None]:
+    """Set (or, for None, remove) variables for one trial; returns what to restore."""
     saved = {key: os.environ.get(key) for key in env}
-    os.environ.update(env)
+    for key, value in env.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
     return saved
 
 

@@ -15,6 +15,7 @@ from conftest import write_spec
 from optuna.trial import TrialState
 
 from orchestrator import store, summary
+from orchestrator.wandb_records import read_run_history
 from orchestrator.controller import Controller
 from orchestrator.spec import load_spec
 
@@ -57,6 +58,18 @@ def test_grid_runs_every_point_once_and_records_results(local_ray, tmp_path):
         for key in ("checkpoint_dir", "node", "node_id", "started_at", "ended_at"):
             assert trial.user_attrs.get(key), key
     assert controller.outcome.counts == {"complete": 4}
+
+    # One wandb run per trial, read back from its offline transaction log.
+    best = next(t for t in trials if t.params["x"] == 1.0)
+    run = read_run_history(best.user_attrs["wandb_dir"], best.user_attrs["wandb_run_id"])
+    assert run.name == f"grid-{best.number}-x=1"
+    assert (run.group, run.job_type) == ("grid", "trial")
+    assert set(run.tags) == {"grid", "x=1"}
+    assert run.config["sweep"]["trial"] == best.number
+    assert run.config["params"] == {"x": 1.0, "steps": 4}
+    assert [row["step"] for row in run.history] == [1, 2, 3, 4]
+    assert run.summary["state"] == "complete"
+    assert run.summary["final/loss"] == pytest.approx(1.25)
 
     records = summary.summarize(run_dir)
     assert [r["params"]["x"] for r in records] == [1.0, 2.0, 3.0, 4.0]  # best first
@@ -164,6 +177,18 @@ def test_killed_worker_is_retried_and_resumes_from_checkpoint(local_ray, tmp_pat
     (resumed,) = starts(trial)  # the killed start never finished, so it logged nothing
     assert resumed["resumed_from_step"] >= 5
     assert trial.user_attrs["final_metrics"]["resumed_from_step"] >= 5
+    # The retried trial continued its run: one run id, whose JSONL mirror holds every step
+    # once, and whose wandb history goes on from the checkpoint (what the killed process had
+    # not flushed to its .wandb file died with it).
+    run_id = trial.user_attrs["wandb_run_id"]
+    jsonl = Path(trial.user_attrs["wandb_dir"]).parent / "logs" / f"{run_id}.jsonl"
+    lines = [json.loads(line) for line in jsonl.read_text().splitlines()]
+    steps = [line["step"] for line in lines if line["kind"] == "metrics"]
+    assert steps == sorted(set(steps)) and steps[0] == 1 and steps[-1] == 30  # each step once
+    assert len(steps) >= 29  # at most the report of the step it was killed at is missing
+    run = read_run_history(trial.user_attrs["wandb_dir"], run_id)
+    assert [row["step"] for row in run.history][-1] == 30
+    assert run.summary["state"] == "complete"
 
 
 def test_ctrl_c_checkpoints_running_trials_and_resume_finishes_them(local_ray, tmp_path):
