@@ -15,9 +15,9 @@ from conftest import write_spec
 from optuna.trial import TrialState
 
 from orchestrator import store, summary
-from orchestrator.wandb_records import read_run_history
 from orchestrator.controller import Controller
 from orchestrator.spec import load_spec
+from orchestrator.wandb_records import read_run_history
 
 
 def run_sweep(spec_path: Path, runs: Path, overrides: list[str] | None = None) -> Controller:
