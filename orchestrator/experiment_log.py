@@ -46,7 +46,6 @@ from orchestrator.redact import sanitize, secret_env_values
 from orchestrator.wandb_records import (
     WandbLogError,
     find_run_files,
-    run_id_of,
     summarize_run,
     wait_for_exit_record,
 )
@@ -192,8 +191,7 @@ class ExperimentLogger:
 
     def _continue_previous_files(self) -> None:
         """Take up `_step` and elapsed time where the earlier files of this run id ended."""
-        wandb_dir = self.dir / "wandb"
-        earlier = [p for p in find_run_files(wandb_dir) if run_id_of(p) == self.run_id]
+        earlier = find_run_files(self.dir / "wandb", self.run_id)
         if not earlier:
             return
         try:

@@ -263,29 +263,21 @@ def summarize_run(paths: str | Path | list[Path]) -> RunRecord:
     return run
 
 
-def find_run_files(wandb_dir: str | Path) -> list[Path]:
-    """All `.wandb` files under a wandb directory (`<dir>/wandb`), oldest run directory first.
+def find_run_files(wandb_dir: str | Path, run_id: str = "*") -> list[Path]:
+    """The `.wandb` files under a wandb directory (`<dir>/wandb`), of all runs or of one id.
 
     Follows no symlinks (`latest-run` would list a run twice).
     """
-    wandb_dir = Path(wandb_dir)
-    files = [
-        run_file
-        for run_dir in sorted(wandb_dir.glob("*run-*"))
-        if run_dir.is_dir() and not run_dir.is_symlink()
-        for run_file in sorted(run_dir.glob("run-*.wandb"))
+    return [
+        path
+        for path in sorted(Path(wandb_dir).glob(f"*run-*/run-{run_id}.wandb"))
+        if not path.parent.is_symlink()
     ]
-    return files
-
-
-def run_id_of(path: Path) -> str:
-    """The run id in a `.wandb` file's name (`run-<id>.wandb`)."""
-    return path.name.removeprefix("run-").removesuffix(".wandb")
 
 
 def read_run_history(wandb_dir: str | Path, run_id: str) -> RunRecord:
     """The run `run_id` under `wandb_dir`, merged over every file it was resumed into."""
-    files = [path for path in find_run_files(wandb_dir) if run_id_of(path) == run_id]
+    files = find_run_files(wandb_dir, run_id)
     if not files:
         raise FileNotFoundError(f"no wandb run {run_id!r} under {wandb_dir}")
     return summarize_run(files)

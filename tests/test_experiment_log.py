@@ -6,6 +6,7 @@ import json
 import math
 import os
 import signal
+import time
 from pathlib import Path
 
 import pytest
@@ -253,12 +254,28 @@ def test_wandb_failing_at_init_leaves_the_jsonl(tmp_path, monkeypatch, caplog):
 
 
 def wandb_service_pids() -> list[int]:
-    children = Path(f"/proc/{os.getpid()}/task/{os.getpid()}/children").read_text().split()
-    return [
-        int(pid)
-        for pid in children
-        if Path(f"/proc/{pid}/comm").read_text().strip() == "wandb-core"
-    ]
+    """Children of this process (of any of its threads) that run wandb's service."""
+    children = " ".join(p.read_text() for p in Path("/proc/self/task").glob("*/children"))
+    return [int(pid) for pid in children.split() if is_wandb_core(pid)]
+
+
+def is_wandb_core(pid: str) -> bool:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip() == "wandb-core"
+    except OSError:
+        return False
+
+
+def wait_until_dead(pid: int) -> None:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            if Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] in "ZX":
+                return
+        except OSError:
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"wandb-core {pid} still alive after SIGKILL")
 
 
 @pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="finds wandb-core through /proc")
@@ -269,7 +286,7 @@ def test_wandb_dying_mid_run_leaves_the_jsonl_and_later_runs_work(tmp_path, capl
         logger.log_metrics(trainer_report(step))
     (pid,) = wandb_service_pids()
     os.kill(pid, signal.SIGKILL)
-    os.waitpid(pid, 0)
+    wait_until_dead(pid)
     for step in range(5, 15):
         logger.log_metrics(trainer_report(step))
     logger.finish()
