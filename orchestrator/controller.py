@@ -215,7 +215,9 @@ class Controller:
         return len(self.plan) if self.plan else self.spec.run_cap
 
     def _capacity(self) -> int:
-        """How many trials fit at once: the cluster's resources over each trial's, capped."""
+        """How many trials to keep in flight: as many as the cluster's resources fit, plus one
+        queued in Ray so a freed slot starts the next trial at once (Ray holds it until then);
+        exactly `max_concurrent` when that is the tighter limit (Ray cannot enforce it)."""
         self.capacity_checked = time.monotonic()
         resources = ray.cluster_resources()
         need = self.spec.resources
@@ -229,9 +231,9 @@ class Controller:
                 f"gpus, but the cluster has {resources.get('CPU', 0)} cpus and "
                 f"{resources.get('GPU', 0)} gpus"
             )
-        if self.spec.max_concurrent:
-            capacity = min(capacity, self.spec.max_concurrent)
-        return capacity
+        if self.spec.max_concurrent and self.spec.max_concurrent <= capacity:
+            return self.spec.max_concurrent
+        return capacity + 1
 
     # ---------------------------------------------------------------- the loop
 
@@ -303,7 +305,7 @@ class Controller:
                 trial.set_user_attr("wandb_dir", str(self.run_dir / "wandb"))
         elif attrs.get("status_detail"):
             trial.set_user_attr("status_detail", None)
-        view = TrialView(trial.number, params)
+        view = TrialView(trial.number, params, state="queued")
         self._submit(ActiveTrial(trial, request, view, retries=int(attrs.get("retries", 0))))
 
     def _wandb_options(
@@ -376,6 +378,7 @@ class Controller:
         if kind == "started":
             active.view.node = event.get("node_ip") or event.get("node") or ""
             active.view.started = event["started_at"]
+            active.view.state = "running"
             active.trial.set_user_attr("node", active.view.node)
             active.trial.set_user_attr("node_id", event.get("node_id"))
             active.trial.set_user_attr("started_at", round(event["started_at"], 3))
@@ -499,7 +502,7 @@ class Controller:
         active.trial.set_user_attr("retries", active.retries)
         active.view.state = "retrying"
         self.display.update(active.view, "retry")
-        active.view.state = "running"
+        active.view.state = "queued"
         self._submit(active)
 
     def _finish_stopped_after_crash(self, active: ActiveTrial) -> None:
@@ -517,8 +520,8 @@ class Controller:
                 flush=True,
             )
             for active in self.active.values():
-                if not active.stopping:
-                    self._stop(active, "interrupted", cancel=False)
+                if not active.stopping:  # a trial still queued in Ray is simply cancelled
+                    self._stop(active, "interrupted", cancel=active.view.state == "queued")
 
 
 @functools.cache

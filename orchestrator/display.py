@@ -13,6 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 STATE_STYLES = {
+    "queued": "dim",
     "running": "cyan",
     "complete": "green",
     "pruned": "yellow",
