@@ -14,6 +14,7 @@ import math
 import os
 import secrets
 import signal
+import threading
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -101,7 +102,9 @@ class Controller:
         """Run the sweep; return when every trial has ended or the user stopped it."""
         self._acquire_lock()
         started_ray = self._start_ray()
-        previous = signal.signal(signal.SIGINT, self._on_sigint)
+        in_main_thread = threading.current_thread() is threading.main_thread()
+        if in_main_thread:  # Python takes signals only there; a service calls request_stop()
+            previous = signal.signal(signal.SIGINT, self._on_sigint)
         try:
             self.study = self._open_study()
             self.capacity = self._capacity()
@@ -112,7 +115,8 @@ class Controller:
             finally:
                 self.display.stop()
         finally:
-            signal.signal(signal.SIGINT, previous)
+            if in_main_thread:
+                signal.signal(signal.SIGINT, previous)
             if started_ray:
                 ray.shutdown()
             self._release_lock()
@@ -513,13 +517,18 @@ class Controller:
 
     def _on_sigint(self, signum: int, frame: Any) -> None:
         """Ctrl-C once: stop dispatching, let running trials checkpoint; twice: cancel now."""
+        self.request_stop()
+
+    def request_stop(self) -> None:
+        """Stop dispatching and let running trials checkpoint and stop, recorded as interrupted;
+        a second request cancels them at once. Safe to call from another thread."""
         self.stop_requests += 1
         if self.stop_requests == 1:
             print(
                 "\nstopping: running trials save a checkpoint and stop (Ctrl-C again to cancel now)",
                 flush=True,
             )
-            for active in self.active.values():
+            for active in list(self.active.values()):
                 if not active.stopping:  # a trial still queued in Ray is simply cancelled
                     self._stop(active, "interrupted", cancel=active.view.state == "queued")
 
