@@ -41,7 +41,7 @@ def ours(trials: int, workdir: Path) -> float:
 
 
 class QuietDisplay:
-    def start(self, title, total, done):
+    def start(self, title, total, done, metric="metric"):
         pass
 
     def update(self, view, event):

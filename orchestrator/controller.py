@@ -109,7 +109,8 @@ class Controller:
             self.study = self._open_study()
             self.capacity = self._capacity()
             done = sum(1 for t in self.study.get_trials(deepcopy=False) if t.state.is_finished())
-            self.display.start(f"sweep {self.spec.name}", self._total(), done)
+            title = f"sweep {self.spec.name}"
+            self.display.start(title, self._total(), done, self.metric or "metric")
             try:
                 self._loop()
             finally:
@@ -356,6 +357,7 @@ class Controller:
             options["num_gpus"] = self.spec.resources.gpus
         active.generator = remote_run_trial().options(**options).remote(active.request)
         self.active[active.generator] = active
+        self.display.update(active.view, "queued")
 
     def _advance(self, generator: Any) -> None:
         """Handle the next event of a trial's stream, or its end."""

@@ -40,11 +40,13 @@ class TrialView:
     reason: str | None = None
 
     def elapsed(self) -> float:
+        if self.state == "queued":
+            return 0.0
         return (self.ended or time.time()) - self.started
 
 
 class Display(Protocol):
-    def start(self, title: str, total: int | None, done: int) -> None: ...
+    def start(self, title: str, total: int | None, done: int, metric: str = "metric") -> None: ...
     def update(self, view: TrialView, event: str) -> None: ...
     def stop(self) -> None: ...
 
@@ -79,14 +81,14 @@ class PlainDisplay:
         self.total: int | None = None
         self.done = 0
 
-    def start(self, title: str, total: int | None, done: int) -> None:
+    def start(self, title: str, total: int | None, done: int, metric: str = "metric") -> None:
         self.total, self.done = total, done
         print(
             f"{title}: {done}/{total if total is not None else '?'} trials done", file=self.stream
         )
 
     def update(self, view: TrialView, event: str) -> None:
-        if event == "metrics":
+        if event in ("metrics", "queued"):
             return
         if event == "finished":
             self.done += 1
@@ -120,10 +122,10 @@ class LiveDisplay:
         )
         self.task = None
         self.live: Live | None = None
-        self.title = ""
+        self.metric = "metric"
 
-    def start(self, title: str, total: int | None, done: int) -> None:
-        self.title = title
+    def start(self, title: str, total: int | None, done: int, metric: str = "metric") -> None:
+        self.metric = metric
         self.task = self.progress.add_task(title, total=total, completed=done)
         self.live = Live(get_renderable=self.render, console=self.console, refresh_per_second=4)
         self.live.start()
@@ -135,7 +137,8 @@ class LiveDisplay:
 
     def render(self) -> Group:
         table = Table(expand=False, header_style="bold")
-        for column in ("trial", "params", "state", "step", "latest", "best", "elapsed", "node"):
+        columns = ("trial", "params", "state", "step", self.metric, "best", "elapsed", "node")
+        for column in columns:
             table.add_column(column, justify="right" if column != "params" else "left")
         running = [v for v in self.views.values() if v.ended is None]
         finished = sorted(
@@ -143,10 +146,11 @@ class LiveDisplay:
         )
         for view in (running + finished)[:MAX_ROWS]:
             style = STATE_STYLES.get(view.state, "")
+            state = f"{view.state} ({view.reason[:24]})" if view.reason else view.state
             table.add_row(
                 str(view.number),
                 format_params(view.params),
-                f"[{style}]{view.state}[/]" if style else view.state,
+                f"[{style}]{state}[/]" if style else state,
                 format_value(view.step),
                 format_value(view.latest),
                 format_value(view.best),
