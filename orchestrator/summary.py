@@ -165,10 +165,14 @@ def overview_line(item: dict[str, Any]) -> str:
     """`name  method  finished/total  states  best  running-or-not` on one line."""
     counts = " ".join(f"{state}={n}" for state, n in sorted(item["counts"].items()))
     best = item["best"]
-    best_text = f"best {item['metric']}={format_value(best['value'])} (trial {best['trial']})"
+    best_text = (
+        f"best {item['metric']}={format_value(best['value'])} (trial {best['trial']})"
+        if best
+        else "no result yet"
+    )
     pid = item["controller_pid"]
     running = f"running (pid {pid})" if pid else "idle"
     return (
         f"{item['name']}  {item['method']}  {item['finished']}/{item['total'] or '?'}  "
-        f"{counts or 'no trials'}  {best_text if best else 'no result yet'}  {running}"
+        f"{counts or 'no trials'}  {best_text}  {running}"
     )
