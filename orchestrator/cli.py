@@ -10,7 +10,7 @@ import sys
 
 from orchestrator.errors import UserError
 
-COMMANDS = ("run", "plan", "resume", "status", "ls", "report")
+COMMANDS = ("run", "plan", "resume", "status", "ls", "report", "submit", "logs", "cancel", "pull")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,14 +38,24 @@ def build_parser() -> argparse.ArgumentParser:
     resume.set_defaults(func=cmd_resume)
 
     status = sub.add_parser("status", help="where a sweep (or every sweep) stands")
-    status.add_argument("run_dir", nargs="?", help="runs/<sweep>; default: every sweep")
+    status.add_argument(
+        "run_dir", nargs="?", help="runs/<sweep> (with --address: its name); default: every sweep"
+    )
     status.add_argument("--runs", default="runs", help="where sweeps live (default: runs)")
     status.add_argument("--json", action="store_true", help="print JSON")
+    add_service_address(status, "read the sweep (a name) on this cluster")
     status.set_defaults(func=cmd_status)
 
     ls = sub.add_parser("ls", help="list sweeps, one line each")
     ls.add_argument("--runs", default="runs", help="where sweeps live (default: runs)")
+    add_service_address(ls, "list the sweeps submitted to this cluster")
     ls.set_defaults(func=cmd_ls)
+
+    add_service_commands(sub)
+
+    report = sub.add_parser("report", help="plots, report.md and the summary wandb run of a sweep")
+    report.add_argument("run_dir", help="the sweep's directory, runs/<sweep>")
+    report.set_defaults(func=cmd_report)
 
     return parser
 
@@ -78,7 +88,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
 
 def _run(spec, args: argparse.Namespace, overrides: list[str]) -> int:
-    from orchestrator import summary
+    from orchestrator import report, summary
     from orchestrator.controller import Controller
     from orchestrator.display import make_display
 
@@ -92,10 +102,21 @@ def _run(spec, args: argparse.Namespace, overrides: list[str]) -> int:
         overrides=overrides,
     )
     outcome = controller.run()
-    summary.summarize(outcome.run_dir)
+    records = summary.summarize(outcome.run_dir)
     if outcome.interrupted:
         print(f"interrupted: continue with `orchestrate resume {outcome.run_dir}`")
         return 130
+    report.write_report(outcome.run_dir, records)
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from orchestrator import report, summary
+
+    records = summary.summarize(Path(args.run_dir))
+    report.write_report(Path(args.run_dir), records)
     return 0
 
 
@@ -107,17 +128,24 @@ def cmd_status(args: argparse.Namespace) -> int:
 
     from orchestrator import summary
 
-    dirs = [Path(args.run_dir)] if args.run_dir else summary.sweep_dirs(Path(args.runs))
-    overviews = [summary.overview(d) for d in dirs]
+    if args.address:
+        from orchestrator import service
+
+        overviews = service.overviews(args.address, [args.run_dir] if args.run_dir else None)
+    else:
+        dirs = [Path(args.run_dir)] if args.run_dir else summary.sweep_dirs(Path(args.runs))
+        overviews = [summary.overview(d) for d in dirs]
     if args.json:
         print(json.dumps(overviews, indent=2, default=str))
         return 0
     console = Console()
     for item in overviews:
-        console.print(summary.overview_line(item))
-        console.print(summary.results_table({"name": item["name"], **item}, item["records"]))
+        console.print(_overview_line(item), markup=False, highlight=False, soft_wrap=True)
+        if "records" in item:
+            console.print(summary.results_table({"name": item["name"], **item}, item["records"]))
     if not overviews:
-        console.print(f"no sweeps under {args.runs}/")
+        where = f"on {args.address}" if args.address else f"under {args.runs}/"
+        console.print(f"no sweeps {where}")
     return 0
 
 
@@ -126,12 +154,30 @@ def cmd_ls(args: argparse.Namespace) -> int:
 
     from orchestrator import summary
 
+    if args.address:
+        from orchestrator import service
+
+        overviews = service.overviews(args.address)
+        for item in overviews:
+            print(_overview_line(item))
+        if not overviews:
+            print(f"no sweeps on {args.address}")
+        return 0
     dirs = summary.sweep_dirs(Path(args.runs))
     for run_dir in dirs:
         print(summary.overview_line(summary.overview(run_dir)))
     if not dirs:
         print(f"no sweeps under {args.runs}/")
     return 0
+
+
+def _overview_line(item: dict) -> str:
+    """A sweep's one-line overview; for a submitted sweep, with its Ray Job."""
+    from orchestrator import summary
+
+    line = item.get("missing") or summary.overview_line(item)
+    job = item.get("job")
+    return f"{line}  job {job['id']} {job['status']}" if job else line
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
@@ -177,6 +223,97 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 def _cell(value: object) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def add_service_address(parser: argparse.ArgumentParser, what: str) -> None:
+    import os
+
+    parser.add_argument(
+        "--address",
+        default=os.environ.get("ORCHESTRATE_ADDRESS"),
+        help=f"Ray dashboard http://HEAD:8265: {what} (default: $ORCHESTRATE_ADDRESS)",
+    )
+
+
+def add_service_commands(sub: argparse._SubParsersAction) -> None:
+    """`submit`, `logs`, `cancel`, `pull`: sweeps that run on a Ray cluster (orchestrator.service)."""
+    from orchestrator.service import DEFAULT_CLUSTER_RUNS
+
+    submit = sub.add_parser("submit", help="run a sweep on a Ray cluster; return at once")
+    submit.add_argument("spec", help="sweep spec YAML (its directory is uploaded with it)")
+    submit.add_argument("overrides", nargs="*", help="key=value overrides of the spec")
+    add_service_address(submit, "the cluster to run on")
+    submit.add_argument(
+        "--runs",
+        default=DEFAULT_CLUSTER_RUNS,
+        help=f"absolute runs root on the head node (default: {DEFAULT_CLUSTER_RUNS})",
+    )
+    submit.set_defaults(func=cmd_submit)
+
+    logs = sub.add_parser("logs", help="the controller's log of a submitted sweep")
+    logs.add_argument("sweep", help="the sweep's name, as `submit` printed it")
+    logs.add_argument("-f", "--follow", action="store_true", help="follow until the sweep ends")
+    add_service_address(logs, "the cluster the sweep runs on")
+    logs.set_defaults(func=cmd_logs)
+
+    cancel = sub.add_parser("cancel", help="stop a submitted sweep (trials checkpoint first)")
+    cancel.add_argument("sweep", help="the sweep's name")
+    add_service_address(cancel, "the cluster the sweep runs on")
+    cancel.set_defaults(func=cmd_cancel)
+
+    pull = sub.add_parser("pull", help="copy a submitted sweep's directory here")
+    pull.add_argument("sweep", help="the sweep's name")
+    add_service_address(pull, "the cluster the sweep ran on")
+    pull.add_argument("--runs", default="runs", help="copy into RUNS/<sweep> (default: runs)")
+    pull.add_argument("--checkpoints", action="store_true", help="copy checkpoints too")
+    pull.set_defaults(func=cmd_pull)
+
+
+def _address(args: argparse.Namespace) -> str:
+    if not args.address:
+        raise UserError(f"{args.command}: give the cluster with --address http://HEAD:8265")
+    return args.address
+
+
+def cmd_submit(args: argparse.Namespace) -> int:
+    from orchestrator import service
+
+    address = _address(args)
+    submitted = service.submit(address, args.spec, args.overrides, args.runs)
+    print(submitted.name)
+    print(
+        f"submitted sweep {submitted.name} as job {submitted.job_id}; it runs under "
+        f"{submitted.runs_root}/{submitted.name} on the head node\n"
+        f"  orchestrate status {submitted.name} --address {address}\n"
+        f"  orchestrate logs {submitted.name} --follow --address {address}",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def cmd_logs(args: argparse.Namespace) -> int:
+    from orchestrator import service
+
+    service.logs(_address(args), args.sweep, args.follow)
+    return 0
+
+
+def cmd_cancel(args: argparse.Namespace) -> int:
+    from orchestrator import service
+
+    status = service.cancel(_address(args), args.sweep)
+    print(f"sweep {args.sweep}: job {status}")
+    return 0
+
+
+def cmd_pull(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from orchestrator import service
+
+    run_dir = service.pull(_address(args), args.sweep, Path(args.runs), args.checkpoints)
+    print(f"pulled sweep {args.sweep} into {run_dir}")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -69,3 +69,20 @@ def sleep(config: dict[str, Any], report: Any, checkpoint_dir: str) -> dict[str,
     time.sleep(float(config.get("seconds", 2.0)))
     report({"step": 1, "loss": 0.0})
     return {"loss": 0.0}
+
+
+def seeded_loss(config: dict[str, Any], report: Any, checkpoint_dir: str) -> dict[str, Any]:
+    """Reports `steps` losses falling to `x + seed / 10`; diverges (NaN) on `diverge_seed`.
+
+    A final metric that depends only on the config and the seed, so ablation means and
+    standard deviations across seeds are known exactly; `accuracy` is a second final metric.
+    """
+    x, seed = float(config.get("x", 1.0)), int(config.get("seed", 0))
+    total = int(config.get("steps", 3))
+    for step in range(1, total + 1):
+        loss = x + seed / 10 + (total - step) / 10
+        if config.get("diverge_seed") == seed and step == total:
+            report({"step": step, "loss": float("nan")})
+            return {"outcome": "diverged", "loss": float("nan")}
+        report({"step": step, "loss": loss})
+    return {"loss": loss, "accuracy": 1 / (1 + loss)}

@@ -1,0 +1,277 @@
+"""What a sweep's trials say together: ablation deltas across seeds, and parameter importance.
+
+Ablations. The trials of an ablation sweep group by the plan point they ran (the baseline or
+one ablation; `space.expand(spec)[plan_index]`), one trial per seed. A group's metrics are the
+mean and the sample standard deviation (ddof 1; 0 for a single seed) over its complete trials:
+the sweep's metric (the store's value) and every numeric final metric the program returned.
+A diverged trial has no final metrics, so it cannot enter a mean; it is a finding all the
+same, so each group also carries `diverged`, the fraction of its seeds that diverged, which
+is logged and shown like any other metric. Groups rank best to worst by how many of their
+seeds did not complete (diverged, failed, pruned or still running), then by the mean.
+
+Importance. Optuna's fANOVA (`get_param_importances`, its default evaluator, seeded so a
+report is reproducible) over the complete trials, with each parameter given the scale the
+spec sweeps it on. The seed is not a parameter here; constants and parameters that took one
+value are left out. Fewer than 2 complete trials, or fewer than 2 varying parameters, skip it
+with the reason said.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from dataclasses import dataclass, field
+from typing import Any
+
+from rich.table import Table
+
+from orchestrator import space
+from orchestrator.display import format_params, format_value
+from orchestrator.spec import SweepSpec
+
+DIVERGED = "diverged"  # the pseudo-metric: fraction of a group's seeds that diverged
+BOOKKEEPING = frozenset({"step", "tokens", "epoch", "resumed_from_step"})  # not results
+NOT_PARAMETERS = frozenset({"seed", "ablation"})
+
+
+# --- ablations -----------------------------------------------------------------------------
+
+
+@dataclass
+class AblationGroup:
+    """The trials of one plan point (baseline or an ablation) across seeds."""
+
+    name: str
+    changes: dict[str, Any]  # what it sets on top of the baseline ({} for the baseline)
+    seeds: list[int]  # the seeds the plan runs it with
+    values: dict[str, list[float]] = field(default_factory=dict)  # metric -> complete trials'
+    trials: list[int] = field(default_factory=list)  # trial numbers
+    complete: int = 0
+    diverged: int = 0
+    failed: int = 0  # failed for another reason than divergence
+    unfinished: int = 0  # pruned, running or interrupted
+
+    def stats(self, metric: str) -> tuple[float, float]:
+        """(mean, std) of a metric over the complete seeds; NaN when none has it."""
+        if metric == DIVERGED:
+            return self.diverged / max(len(self.seeds), 1), 0.0
+        return mean_std(self.values.get(metric, []))
+
+    def status(self) -> str:
+        """`2/2 complete`, or e.g. `1/2 complete, 1 diverged`."""
+        parts = [f"{self.complete}/{len(self.seeds)} complete"]
+        for count, word in ((self.diverged, "diverged"), (self.failed, "failed")):
+            if count:
+                parts.append(f"{count} {word}")
+        if self.unfinished:
+            parts.append(f"{self.unfinished} unfinished")
+        return ", ".join(parts)
+
+
+def mean_std(values: list[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (0 for one value, NaN for none)."""
+    if not values:
+        return math.nan, math.nan
+    if len(values) == 1:
+        return float(values[0]), 0.0
+    return statistics.fmean(values), statistics.stdev(values)
+
+
+def ablation_groups(
+    spec: SweepSpec, records: list[dict[str, Any]], metric: str
+) -> list[AblationGroup]:
+    """The baseline, then each ablation in the spec's order, with its trials' results
+    (`metric`, the sweep's, is the store's value of each trial)."""
+    plan = space.expand(spec)
+    groups = {
+        name: AblationGroup(name, dict(spec.ablations.get(name, {})), [])
+        for name in ["baseline", *spec.ablations]
+    }
+    for planned in plan:
+        groups[planned.ablation].seeds.append(planned.seed)
+    for record in records:
+        index = record.get("plan_index")
+        if index is None or index >= len(plan):
+            continue
+        group = groups[plan[index].ablation]
+        group.trials.append(record["trial"])
+        state = record["state"]
+        if state == "complete":
+            group.complete += 1
+            metrics = {**numeric(record["final_metrics"]), metric: record["value"]}
+            for key, value in metrics.items():
+                group.values.setdefault(key, []).append(float(value))
+        elif state == "fail" and record.get("reason") == "diverged":
+            group.diverged += 1
+        elif state == "fail":
+            group.failed += 1
+        else:
+            group.unfinished += 1
+    return list(groups.values())
+
+
+def numeric(metrics: dict[str, Any]) -> dict[str, float]:
+    """The numeric final metrics that are results (not step counters)."""
+    return {
+        k: v
+        for k, v in metrics.items()
+        if isinstance(v, int | float) and not isinstance(v, bool) and k not in BOOKKEEPING
+    }
+
+
+def ablation_metrics(metric: str, groups: list[AblationGroup]) -> list[str]:
+    """The metrics every ablation is compared on: the sweep's metric, the other final metrics
+    any group has, and `diverged`."""
+    others = sorted({k for g in groups for k in g.values} - {metric})
+    return [metric, *others, DIVERGED]
+
+
+def ranked(groups: list[AblationGroup], metric: str, goal: str) -> list[AblationGroup]:
+    """Best to worst: fewest seeds that did not complete first, then by the metric's mean."""
+    sign = 1 if goal == "minimize" else -1
+
+    def key(group: AblationGroup) -> tuple:
+        mean = group.stats(metric)[0]
+        missing = 1 - group.complete / max(len(group.seeds), 1)
+        return (group.complete == 0, missing, math.inf if math.isnan(mean) else sign * mean)
+
+    return sorted(groups, key=key)
+
+
+def ablation_table(
+    groups: list[AblationGroup], rows: dict[str, list[dict[str, Any]]], metric: str, goal: str
+) -> Table:
+    """The terminal table, best to worst: one line per group, the sweep's metric.
+
+    `rows` are each ablation's rows as `ExperimentLogger.log_hyperparameter_ablation` logged
+    them (the deltas come from there, so the terminal and wandb agree).
+    """
+    table = Table(title=f"ablations: {metric} ({goal}), mean ± std over seeds")
+    for column in ("#", "ablation", "changes", "seeds", metric, "Δ", "Δ %"):
+        table.add_column(column, justify="left" if column in ("ablation", "changes") else "right")
+    for rank, group in enumerate(ranked(groups, metric, goal), start=1):
+        mean, std = group.stats(metric)
+        row = next((r for r in rows.get(group.name, []) if r["metric"] == metric), None)
+        delta = plus_minus(row["abs_delta"], row["delta_std"]) if row else "-"
+        relative = percent(row["rel_delta"]) if row else "-"
+        status = group.status()
+        style = "red" if group.diverged or group.failed else ""
+        table.add_row(
+            str(rank),
+            group.name,
+            format_params(group.changes, 40) or "-",
+            f"[{style}]{status}[/]" if style else status,
+            plus_minus(mean, std),
+            delta,
+            relative,
+        )
+    return table
+
+
+def plus_minus(mean: float | None, std: float | None) -> str:
+    if mean is None or (isinstance(mean, float) and math.isnan(mean)):
+        return "-"
+    return f"{format_value(float(mean))} ± {format_value(float(std or 0.0))}"
+
+
+def percent(value: float | None) -> str:
+    if value is None or math.isnan(value):
+        return "-"
+    return f"{100 * value:+.1f}%"
+
+
+# --- parameters and their scales -----------------------------------------------------------
+
+
+def swept_params(records: list[dict[str, Any]]) -> list[str]:
+    """Parameters that took more than one value across the trials (seed and ablation aside)."""
+    seen: dict[str, set[str]] = {}
+    for record in records:
+        for key, value in record["params"].items():
+            seen.setdefault(key, set()).add(repr(value))
+    return [k for k, v in seen.items() if len(v) > 1 and k not in NOT_PARAMETERS]
+
+
+def is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def is_log_scaled(spec: SweepSpec, name: str, values: list[Any]) -> bool:
+    """Whether a parameter is swept on a log scale: its distribution says so (log_uniform,
+    q_log_uniform_values, ...), or its values are positive numbers spanning two decades
+    (a grid of learning rates)."""
+    if not values or not all(is_number(v) for v in values) or min(values) <= 0:
+        return False
+    parameter = spec.parameters.get(name)
+    if parameter is not None and "log" in (parameter.distribution or ""):
+        return True
+    return max(values) / min(values) >= 100
+
+
+# --- importance ----------------------------------------------------------------------------
+
+
+@dataclass
+class Importance:
+    """Each parameter's share of the metric's variance, most important first."""
+
+    values: dict[str, float]
+    trials: int  # complete trials it is computed from
+    skipped: str | None = None  # why there are no values
+    evaluator: str = "fANOVA"
+
+
+def param_importance(spec: SweepSpec, records: list[dict[str, Any]]) -> Importance:
+    """fANOVA importance of the swept parameters over the complete trials (module docstring)."""
+    import optuna
+    from optuna.distributions import CategoricalDistribution, FloatDistribution
+
+    complete = [
+        r
+        for r in records
+        if r["state"] == "complete" and r["value"] is not None and math.isfinite(r["value"])
+    ]
+    names = swept_params(complete)
+    complete = [r for r in complete if all(name in r["params"] for name in names)]
+    if len(complete) < 2:
+        return Importance({}, len(complete), f"{len(complete)} complete trial(s); needs 2")
+    if len(names) < 2:
+        only = f" ({names[0]})" if names else ""
+        return Importance({}, len(complete), f"{len(names)} varying parameter{only}; needs 2")
+    distributions = {}
+    for name in names:
+        values = [r["params"][name] for r in complete if name in r["params"]]
+        if all(is_number(v) for v in values):
+            log = is_log_scaled(spec, name, values)
+            distributions[name] = FloatDistribution(min(values), max(values), log=log)
+        else:
+            distributions[name] = CategoricalDistribution(list(dict.fromkeys(values)))
+    study = optuna.create_study(direction=spec.metric.goal if spec.metric else "minimize")
+    for record in complete:
+        params = {
+            k: float(v) if isinstance(distributions[k], FloatDistribution) else v
+            for k, v in record["params"].items()
+            if k in distributions
+        }
+        trial = optuna.trial.create_trial(
+            params=params, distributions=distributions, value=record["value"]
+        )
+        study.add_trial(trial)
+    try:
+        evaluator = optuna.importance.FanovaImportanceEvaluator(seed=0)
+        found = optuna.importance.get_param_importances(study, evaluator=evaluator)
+    except ImportError:
+        return Importance({}, len(complete), "fANOVA needs scikit-learn (pip install scikit-learn)")
+    return Importance({k: float(v) for k, v in found.items()}, len(complete))
+
+
+def importance_table(importance: Importance) -> Table:
+    """The terminal table of parameter importances, most important first."""
+    table = Table(
+        title=f"parameter importance ({importance.evaluator}, {importance.trials} complete trials)"
+    )
+    table.add_column("parameter")
+    table.add_column("importance", justify="right")
+    for name, value in importance.values.items():
+        table.add_row(name, f"{value:.3f}")
+    return table
