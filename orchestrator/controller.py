@@ -14,6 +14,7 @@ import math
 import os
 import secrets
 import signal
+import socket
 import threading
 import time
 import traceback
@@ -25,7 +26,7 @@ import optuna
 import ray
 from optuna.trial import TrialState
 
-from orchestrator import space, store
+from orchestrator import owners, script_program, space, store
 from orchestrator.display import Display, PlainDisplay, TrialView
 from orchestrator.errors import UserError
 from orchestrator.spec import SweepSpec
@@ -93,13 +94,18 @@ class Controller:
         self.target_reached = False
         self._lock_file = None
         self.constant_keys = {k for k, p in spec.parameters.items() if p.is_constant}
-        spec_dir = str(Path(spec.path).resolve().parent)
-        self.python_path = list(dict.fromkeys([spec_dir, os.getcwd()]))
+        self.spec_dir = str(Path(spec.path).resolve().parent)
+        if Path(self.spec_dir) == self.run_dir:  # resumed from the spec's copy: the original's
+            self.spec_dir = str(Path(store.read_sweep_file(self.run_dir)["spec_path"]).parent)
+        self.python_path = list(dict.fromkeys([self.spec_dir, os.getcwd()]))
+        self.script = script_program.is_script(spec.program, spec.command)
+        self.me = owners.new_identity()  # this controller, as the owner of its trials
 
     # ---------------------------------------------------------------- setup
 
     def run(self) -> SweepOutcome:
         """Run the sweep; return when every trial has ended or the user stopped it."""
+        script_program.check_program(self.spec, self.spec_dir)
         self._acquire_lock()
         started_ray = self._start_ray()
         in_main_thread = threading.current_thread() is threading.main_thread()
@@ -158,7 +164,12 @@ class Controller:
         address = self.address or os.environ.get("RAY_ADDRESS")
         kwargs: dict[str, Any] = {"log_to_driver": False, "configure_logging": False}
         if address:
-            ray.init(address=address, **kwargs)
+            _check_reachable(address)
+            try:
+                ray.init(address=address, **kwargs)
+            except (ConnectionError, RuntimeError, ValueError) as error:
+                reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+                raise UserError(f"cannot join the Ray cluster at {address}: {reason}") from None
         else:
             ray.init(
                 num_cpus=self.num_cpus if self.num_cpus is not None else os.cpu_count(),
@@ -191,6 +202,7 @@ class Controller:
             pruner=space.make_pruner(spec),
             load_if_exists=True,
         )
+        self._check_attached(study, study_name)
         spec_copy = self.run_dir / "spec.yaml"
         if not spec_copy.exists():
             spec_copy.write_text(Path(spec.path).read_text())
@@ -215,6 +227,20 @@ class Controller:
         )
         store.enqueue_plan(study, [p.params for p in self.plan])
         return study
+
+    def _check_attached(self, study: optuna.Study, study_name: str) -> None:
+        """An existing study (another sweep's, or plain Optuna's) must fit this spec: one
+        objective in the same direction, and any plan it holds must be this plan."""
+        where = f"{self.spec.path}: study {study_name!r}"
+        if len(study.directions) != 1:
+            raise UserError(f"{where} has {len(study.directions)} objectives; a sweep has one")
+        if study.direction.name.lower() != self.goal:
+            raise UserError(
+                f"{where} is to {study.direction.name.lower()}, but metric.goal is {self.goal}"
+            )
+        conflict = store.plan_conflict(study, [p.params for p in self.plan])
+        if conflict:
+            raise UserError(f"{where} holds another plan: {conflict}; give it a new study_name")
 
     def _total(self) -> int | None:
         return len(self.plan) if self.plan else self.spec.run_cap
@@ -243,24 +269,32 @@ class Controller:
     # ---------------------------------------------------------------- the loop
 
     def _loop(self) -> None:
-        orphans = store.orphaned_trials(self.study)
+        self.watch = owners.OrphanWatch(self.me)
+        self.beat_at = time.monotonic()
+        orphans = self._adopt(self.capacity)
         while True:
             if time.monotonic() - self.capacity_checked > CAPACITY_SECONDS:
                 self.capacity = self._capacity()  # nodes join and leave
+            if time.monotonic() - self.beat_at > owners.HEARTBEAT_SECONDS:
+                self._heartbeat()
+                if not orphans and not self.stop_requests:
+                    orphans = self._adopt(self.capacity - len(self.active))
             while (
                 len(self.active) < self.capacity
                 and not self.stop_requests
                 and not self.target_reached
             ):
                 if orphans:
-                    orphan = orphans.pop(0)
-                    self._dispatch(optuna.trial.Trial(self.study, orphan._trial_id), True)
+                    self._dispatch(optuna.trial.Trial(self.study, orphans.pop(0)), True)
                 elif self._more_to_ask():
                     self._dispatch(self.study.ask(self.distributions or None), False)
                 else:
                     break
             if not self.active:
-                return
+                if self.stop_requests or self.target_reached or not self._running_elsewhere():
+                    return
+                time.sleep(POLL_SECONDS)  # another controller's trials may yet be orphaned
+                continue
             ready, _ = ray.wait(list(self.active), num_returns=1, timeout=POLL_SECONDS)
             for generator in ready:
                 self._advance(generator)
@@ -273,23 +307,64 @@ class Controller:
             return store.has_waiting(self.study)
         if self.spec.run_cap is None:
             return True
-        return len(self.study.get_trials(deepcopy=False)) < self.spec.run_cap
+        ours = [  # trials of orchestrate controllers: a plain Optuna study's own do not count
+            t
+            for t in self.study.get_trials(deepcopy=False)
+            if owners.OWNER in t.user_attrs and not t.user_attrs.get(store.DISCARDED)
+        ]
+        return len(ours) < self.spec.run_cap
+
+    def _adopt(self, slots: int) -> list[int]:
+        """Claim up to `slots` trials whose controller is gone (see owners.py)."""
+        if slots <= 0:
+            return []
+        running = self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+        orphans = self.watch.orphans(running)[:slots]
+        return owners.claim(self.study._storage, orphans, self.me) if orphans else []
+
+    def _heartbeat(self) -> None:
+        """Show other controllers that ours still run; drop any that one of them adopted
+        (we looked dead to it: it runs the trial now)."""
+        self.beat_at = time.monotonic()
+        by_id = {active.trial._trial_id: active for active in self.active.values()}
+        for trial in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            active = by_id.get(trial._trial_id)
+            if active is None:
+                continue
+            if owners.still_mine(trial, self.me):
+                active.trial.set_user_attr(owners.HEARTBEAT, round(time.time(), 1))
+            else:
+                ray.cancel(active.generator, force=True)
+                del self.active[active.generator]
+
+    def _running_elsewhere(self) -> bool:
+        """Whether other orchestrate controllers still run trials of this study."""
+        running = self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+        return any(t.user_attrs.get(owners.OWNER) for t in running)
 
     def _dispatch(self, trial: optuna.Trial, adopted: bool) -> None:
         """Start a trial as a Ray task; an adopted one (left RUNNING by a dead controller)
         starts again from its checkpoint."""
         attrs = trial.user_attrs
         index = attrs.get("plan_index")
+        twin = store.earlier_twin(self.study, trial) if index is not None and not adopted else None
+        if twin is not None:  # two controllers enqueued the plan at once: the first copy runs
+            self._discard(trial, f"duplicate of trial {twin.number}")
+            return
         if index is not None:
             params, overrides = self.plan[index].params, self.plan[index].overrides
         elif self.plan:  # another controller took the last planned point first
-            trial.set_user_attr("failure_reason", "no planned point left to run")
-            self.study.tell(trial, state=TrialState.FAIL)
+            self._discard(trial, "no planned point left to run")
             return
         else:  # bayes: the sampler chooses
             params = space.suggest(trial, self.spec)  # an adopted trial gets its own back
             overrides = space.trainer_overrides(self.spec, params, self.spec.seeds[0])
+        if not adopted:
+            trial.set_user_attr(owners.OWNER, self.me)
+            trial.set_user_attr(owners.HEARTBEAT, round(time.time(), 1))
         checkpoint_dir = self.run_dir / "trials" / f"{trial.number:04d}"
+        if adopted and attrs.get("checkpoint_dir"):  # perhaps another controller's
+            checkpoint_dir = Path(attrs["checkpoint_dir"])
         checkpoint_dir.mkdir(parents=True, exist_ok=True)
         (checkpoint_dir / STOP_FILE).unlink(missing_ok=True)
         request = TrialRequest(
@@ -301,8 +376,15 @@ class Controller:
             python_path=self.python_path,
         )
         request.wandb = self._wandb_options(trial.number, params, index)
+        if request.wandb and adopted and attrs.get("wandb_run_id"):
+            request.wandb |= {"run_id": attrs["wandb_run_id"]}  # the run goes on
+            request.wandb["dir"] = str(Path(attrs.get("wandb_dir", request.wandb["dir"])).parent)
         if request.wandb and self.spec.wandb.entity:
             request.env["WANDB_ENTITY"] = self.spec.wandb.entity
+        if self.script:  # its own wandb.init() opens the run request.wandb describes
+            request.command = script_program.command_template(self.spec.command)
+            request.spec_dir = self.spec_dir
+            request.overrides = script_program.sweep_args(overrides, self.spec.param_paths)
         if not adopted:
             trial.set_user_attr("checkpoint_dir", str(checkpoint_dir))
             if request.wandb:
@@ -482,6 +564,11 @@ class Controller:
         active.view.ended = time.time()
         self.display.update(active.view, "finished")
 
+    def _discard(self, trial: optuna.Trial, reason: str) -> None:
+        """End a trial that is not a point of the sweep; results and status leave it out."""
+        trial.set_user_attr(store.DISCARDED, reason)
+        self.study.tell(trial, state=TrialState.FAIL)
+
     def _fail(self, active: ActiveTrial, reason: str, trace: str) -> None:
         del self.active[active.generator]
         active.trial.set_user_attr("ended_at", store.now())
@@ -489,6 +576,7 @@ class Controller:
 
     def _mark_interrupted(self, active: ActiveTrial) -> None:
         active.trial.set_user_attr("status_detail", "interrupted")
+        active.trial.set_user_attr(owners.OWNER, None)  # released: any controller may resume it
         active.view.state = "interrupted"
         active.view.ended = time.time()
         self.display.update(active.view, "finished")
@@ -539,6 +627,18 @@ class Controller:
 def remote_run_trial() -> Any:
     """The worker's Ray task, made once: Ray exports a remote function each time one is made."""
     return ray.remote(run_trial)
+
+
+def _check_reachable(address: str) -> None:
+    """Fail in seconds, not minutes (Ray retries a dead address for long), on a host:port
+    nobody listens on. Other address forms (auto, ray://...) are left to Ray."""
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit() or "/" in host:
+        return
+    try:
+        socket.create_connection((host, int(port)), timeout=5).close()
+    except OSError as error:
+        raise UserError(f"cannot join the Ray cluster at {address}: {error}") from None
 
 
 def _short(value: Any) -> str:
