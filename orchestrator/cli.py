@@ -11,6 +11,7 @@ import sys
 from orchestrator.errors import UserError
 
 COMMANDS = ("run", "plan", "resume", "status", "ls", "report", "submit", "logs", "cancel", "pull")
+COMMANDS += ("agent", "export-wandb", "dashboard")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -52,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     ls.set_defaults(func=cmd_ls)
 
     add_service_commands(sub)
+    add_interop_commands(sub)
 
     report = sub.add_parser("report", help="plots, report.md and the summary wandb run of a sweep")
     report.add_argument("run_dir", help="the sweep's directory, runs/<sweep>")
@@ -314,6 +316,65 @@ def cmd_pull(args: argparse.Namespace) -> int:
     run_dir = service.pull(_address(args), args.sweep, Path(args.runs), args.checkpoints)
     print(f"pulled sweep {args.sweep} into {run_dir}")
     return 0
+
+
+def add_interop_commands(sub: argparse._SubParsersAction) -> None:
+    """W&B agents on Ray, export to a W&B sweep config, optuna-dashboard."""
+    agent = sub.add_parser("agent", help="run W&B sweep agents as Ray tasks")
+    agent.add_argument("sweep", help="ENTITY/PROJECT/SWEEP_ID, as `wandb sweep` prints it")
+    agent.add_argument("--workers", type=int, default=1, help="how many agents (default 1)")
+    agent.add_argument("--count", type=int, help="runs per agent (default: until the sweep ends)")
+    agent.add_argument("--cpus", type=float, default=1, help="CPUs per agent (default 1)")
+    agent.add_argument("--gpus", type=float, help="GPUs per agent (default 1 if there are any)")
+    agent.add_argument(
+        "--trainer", metavar="BASE", help="run the shared trainer with this preset or config"
+    )
+    agent.add_argument("--address", help="join this Ray cluster (default: $RAY_ADDRESS or local)")
+    agent.add_argument(
+        "--runs", default="runs", help="runs go under RUNS/agent-<id> (default: runs)"
+    )
+    agent.set_defaults(func=cmd_agent)
+
+    export = sub.add_parser("export-wandb", help="print a spec as a W&B sweep config")
+    export.add_argument("spec", help="sweep spec YAML")
+    export.set_defaults(func=cmd_export_wandb)
+
+    dashboard = sub.add_parser("dashboard", help="optuna-dashboard on a sweep's store")
+    dashboard.add_argument("run_dir", help="the sweep's directory, runs/<sweep>")
+    dashboard.add_argument("--host", default="127.0.0.1", help="address to serve on")
+    dashboard.add_argument("--port", type=int, default=8080, help="port (default 8080)")
+    dashboard.set_defaults(func=cmd_dashboard)
+
+
+def cmd_agent(args: argparse.Namespace) -> int:
+    from orchestrator.wandb_agent import run_agents
+
+    return run_agents(
+        args.sweep,
+        workers=args.workers,
+        count=args.count,
+        cpus=args.cpus,
+        gpus=args.gpus,
+        trainer_base=args.trainer,
+        runs_root=args.runs,
+        address=args.address,
+    )
+
+
+def cmd_export_wandb(args: argparse.Namespace) -> int:
+    from orchestrator.export import export_file
+
+    text, warnings = export_file(args.spec)
+    for line in warnings:
+        print(line, file=sys.stderr)
+    print(text, end="")
+    return 0
+
+
+def cmd_dashboard(args: argparse.Namespace) -> int:
+    from orchestrator.dashboard import serve
+
+    return serve(args.run_dir, host=args.host, port=args.port)
 
 
 def main(argv: list[str] | None = None) -> int:

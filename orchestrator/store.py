@@ -36,6 +36,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 JOURNAL_NAME = "study.journal"
 SWEEP_FILE = "sweep.json"
+DISCARDED = "discarded"  # user attr: why a trial is no point of the sweep (a duplicate)
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -135,7 +136,8 @@ def enqueue_plan(study: optuna.Study, plans: Sequence[dict[str, Any]]) -> int:
     """Put every planned point not yet in the study into it as a WAITING trial.
 
     Returns how many were added. A point is identified by its plan index, so running the same
-    spec again never queues a point twice.
+    spec again never queues a point twice. Two controllers starting at once may both queue a
+    point; the copy with the higher trial id is discarded when popped (`earlier_twin`).
     """
     known = {t.user_attrs.get("plan_index") for t in study.get_trials(deepcopy=False)}
     added = 0
@@ -152,12 +154,32 @@ def has_waiting(study: optuna.Study) -> bool:
     return bool(study.get_trials(deepcopy=False, states=(TrialState.WAITING,)))
 
 
-def orphaned_trials(study: optuna.Study) -> list[FrozenTrial]:
-    """RUNNING trials left by a controller that is gone (killed, or stopped by Ctrl-C).
+def earlier_twin(study: optuna.Study, trial: optuna.Trial) -> FrozenTrial | None:
+    """Another trial of the same plan point created before `trial`, if any.
 
-    The caller holds the sweep's controller lock, so no live controller owns them.
+    Trial ids follow creation order (the journal's log order; SQLite's one writer at a time),
+    and `trial` is read after it was popped, so every copy created before it is visible: of
+    several copies exactly one, the first, finds no earlier twin. (A server RDB commits
+    concurrent inserts in id order too, unless two commits race within microseconds.)
     """
-    return study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    index = trial.user_attrs.get("plan_index")
+    for other in study.get_trials(deepcopy=False):
+        if other._trial_id < trial._trial_id and other.user_attrs.get("plan_index") == index:
+            return other
+    return None
+
+
+def plan_conflict(study: optuna.Study, plans: Sequence[dict[str, Any]]) -> str | None:
+    """How the plan points already in `study` differ from `plans`, or None if they agree."""
+    for trial in study.get_trials(deepcopy=False):
+        index = trial.user_attrs.get("plan_index")
+        if index is None:
+            continue
+        stored = trial.system_attrs.get("fixed_params", trial.params)
+        planned = {k: storable(v) for k, v in plans[index].items()} if index < len(plans) else None
+        if stored != planned:
+            return f"its trial {trial.number} is plan point {index} with {stored}"
+    return None
 
 
 @dataclass
@@ -178,7 +200,7 @@ def trial_rows(study: optuna.Study, goal: str = "minimize") -> list[TrialRow]:
     """Every trial of the study, in trial order, with its best intermediate value."""
     rows = []
     for trial in study.get_trials(deepcopy=False):
-        if trial.state == TrialState.WAITING:
+        if trial.state == TrialState.WAITING or trial.user_attrs.get(DISCARDED):
             continue
         inter = {s: v for s, v in trial.intermediate_values.items() if not math.isnan(v)}
         pick = min if goal == "minimize" else max

@@ -48,6 +48,11 @@ class TrialRequest:
     # group, job_type, mode, dir, run_id) plus `config`, the sweep metadata to add to the
     # resolved config. None: no run (the program logs for itself, or logging is off).
     wandb: dict[str, Any] | None = None
+    # A script program (see script_program.py): the W&B command with its macros, run in
+    # spec_dir with `program` the script's path and `overrides` the params keyed as W&B
+    # passes them; its own wandb.init() opens the run that `wandb` describes.
+    command: list[str] | None = None
+    spec_dir: str = ""
 
 
 def resolve_program(program: str | None, python_path: list[str] = ()) -> Callable[..., Any]:
@@ -83,6 +88,11 @@ def run_trial(request: TrialRequest) -> Iterator[dict[str, Any]]:
         "started_at": time.time(),
         "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
     }
+    if request.command is not None:  # a user's script, launched as `wandb agent` would
+        from orchestrator.script_program import run_script
+
+        yield from run_script(request)
+        return
     checkpoint_dir = Path(request.checkpoint_dir)
     checkpoint_dir.mkdir(parents=True, exist_ok=True)
     stop_file = checkpoint_dir / STOP_FILE

@@ -1,0 +1,35 @@
+"""`orchestrate dashboard runs/<sweep>`: optuna-dashboard on the sweep's Optuna storage.
+
+The store is a plain Optuna storage (a journal file by default), so Optuna's own dashboard
+shows the sweep's trials, intermediate values, importances and plots, also while it runs.
+optuna-dashboard is an optional extra: `pip install 'orchestrate[dashboard]'`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+
+from orchestrator import store
+from orchestrator.errors import UserError
+
+
+def serve(run_dir: str | Path, host: str = "127.0.0.1", port: int = 8080) -> int:
+    """Serve the dashboard until Ctrl-C."""
+    try:
+        import optuna_dashboard
+    except ImportError:
+        raise UserError(
+            "optuna-dashboard is not installed: pip install 'orchestrate[dashboard]'"
+        ) from None
+    info = store.read_sweep_file(Path(run_dir))
+    storage = store.open_storage(info["storage"], Path(info["run_dir"]))
+    study_id = storage.get_study_id_from_name(info["study_name"])
+    print(
+        f"optuna-dashboard for {info['name']} (study {info['study_name']!r}, {info['storage']}): "
+        f"http://{host}:{port}/dashboard/studies/{study_id}  (Ctrl-C to stop)",
+        flush=True,
+    )
+    with contextlib.suppress(KeyboardInterrupt):
+        optuna_dashboard.run_server(storage, host=host, port=port)
+    return 0
