@@ -57,6 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     report = sub.add_parser("report", help="plots, report.md and the summary wandb run of a sweep")
     report.add_argument("run_dir", help="the sweep's directory, runs/<sweep>")
+    add_service_address(report, "pull the sweep (a name) from this cluster into RUNS first")
+    report.add_argument("--runs", default="runs", help="with --address: pull into RUNS/<sweep>")
     report.set_defaults(func=cmd_report)
 
     return parser
@@ -117,8 +119,13 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     from orchestrator import report, summary
 
-    records = summary.summarize(Path(args.run_dir))
-    report.write_report(Path(args.run_dir), records)
+    run_dir = Path(args.run_dir)
+    if args.address:
+        from orchestrator import service
+
+        run_dir = service.pull(args.address, args.run_dir, Path(args.runs))
+    records = summary.summarize(run_dir)
+    report.write_report(run_dir, records)
     return 0
 
 

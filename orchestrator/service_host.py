@@ -72,7 +72,7 @@ class SweepService:
         return self.outcome
 
     def _run(self) -> None:
-        from orchestrator import summary
+        from orchestrator import report, summary
         from orchestrator.controller import Controller
         from orchestrator.display import PlainDisplay
         from orchestrator.errors import UserError
@@ -89,7 +89,9 @@ class SweepService:
                 spec, runs_root=self.runs_root, display=display, overrides=self.overrides
             )
             ended = self.controller.run()
-            summary.summarize(ended.run_dir)
+            records = summary.summarize(ended.run_dir)
+            if not ended.interrupted:  # as `orchestrate run` ends: plots, report.md, summary run
+                report.write_report(ended.run_dir, records)
             outcome.update(run_dir=str(ended.run_dir), counts=ended.counts)
             outcome["interrupted"] = ended.interrupted
         except UserError as error:

@@ -271,3 +271,9 @@ def test_submit_detach_status_cancel_restart_pull(ray_head, tmp_path):
     run = read_run_history(best["wandb_dir"], best["wandb_run"])
     assert run.metric("loss")[-1] == pytest.approx(best["value"])
     assert json.loads((local / "alpha" / "results.json").read_text())[0]["trial"] == best["trial"]
+    pulled_report = local / "alpha" / "report" / "report.md"  # written on the cluster
+    assert pulled_report.exists() and list(pulled_report.parent.glob("*.png"))
+    pulled_report.unlink()
+    report = orchestrate("report", str(local / "alpha"))
+    assert report.returncode == 0, report.stderr
+    assert pulled_report.exists()
