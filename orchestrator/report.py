@@ -378,7 +378,8 @@ def _ablation_markdown(
     groups: list[AblationGroup], rows: dict[str, list[dict[str, Any]]], metric: str, goal: str
 ) -> str:
     lines = []
-    for rank, group in enumerate(analysis.ranked(groups, metric, goal), start=1):
+    order = analysis.ranked(groups, metric, goal)
+    for rank, group in enumerate(order, start=1):
         mean, std = group.stats(metric)
         row = next((r for r in rows.get(group.name, []) if r["metric"] == metric), None)
         lines.append(
@@ -402,8 +403,8 @@ def _ablation_markdown(
             analysis.plus_minus(r["abs_delta"], r["delta_std"]),
             analysis.percent(r["rel_delta"]),
         ]
-        for group_rows in rows.values()
-        for r in group_rows
+        for group in order
+        for r in rows.get(group.name, [])
     ]
     return "\n\n".join(
         [
