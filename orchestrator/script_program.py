@@ -20,7 +20,8 @@ would override them. `ORCHESTRATE_CHECKPOINT_DIR` names the trial's directory, w
 may checkpoint to survive a retry or an interruption.
 
 Metrics come back without changes to the script. A script that calls `wandb.init()`: the
-run's `.wandb` transaction log is followed as it grows; each history row is one report, at
+run's `.wandb` transaction log is followed as it grows (flushed every 0.5 s: the script gets
+`WANDB__TRANSACTION_LOG_FLUSH_INTERVAL`, wandb's own setting, unless it is set already); each history row is one report, at
 the row's `step` key if the script logs one, else at wandb's `_step`; the final value is the
 run summary's. A script that never opens a wandb run may print a JSON object per line
 (`{"step": 3, "loss": 0.25}`) or `name=value` pairs (`step=3 loss=0.25`); its final metrics
@@ -58,6 +59,7 @@ CALLABLE_PROGRAM = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*")
 ENVVAR_MACRO = re.compile(r"\$\{envvar:([A-Za-z_][A-Za-z0-9_]*)\}")
 KILL_DELAY_SECONDS = 30.0  # the W&B agent's default, also read from WANDB_AGENT_KILL_DELAY
 POLL_SECONDS = 0.1
+FLUSH_SECONDS = 0.5  # how often a script's wandb writes its .wandb file (x_ setting)
 EXIT_RECORD_SECONDS = 15.0  # how long a finished script's wandb service may take to flush
 OUTPUT_TAIL_LINES = 30
 
@@ -166,6 +168,8 @@ def script_env(
         "ORCHESTRATE_TRIAL": str(request.trial_number),
         "PYTHONUNBUFFERED": "1",  # printed metrics arrive as they are printed
     }
+    # wandb-core flushes the run's .wandb file every 15 s by default: too late to prune.
+    env.setdefault("WANDB__TRANSACTION_LOG_FLUSH_INTERVAL", str(FLUSH_SECONDS))
     options = request.wandb or {}
     wandb_env = {
         "WANDB_RUN_ID": options.get("run_id"),

@@ -19,7 +19,7 @@ parser = argparse.ArgumentParser()
 parser.add_argument("--lr", type=float, default=0.1)
 parser.add_argument("--epochs", type=int, default=4)
 parser.add_argument("--optimizer", default="sgd")
-parser.add_argument("--nesterov", action="store_true")
+parser.add_argument("--nesterov", type=lambda s: s == "True", nargs="?", const=True, default=False)
 parser.add_argument("--epoch_seconds", type=float, default=0.0)
 args, unknown = parser.parse_known_args()  # other macro forms arrive as extra arguments
 out = os.environ.get("ORCHESTRATE_CHECKPOINT_DIR", ".")
