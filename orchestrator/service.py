@@ -66,8 +66,7 @@ def connect(address: str) -> Any:
     try:
         return JobSubmissionClient(address)
     except Exception as error:  # ConnectionError, AuthenticationError, version mismatch
-        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise UserError(f"{address}: cannot reach the Ray Jobs API: {first}") from None
+        raise UserError(f"{address}: cannot reach the Ray Jobs API: {_first_line(error)}") from None
 
 
 def submit(address: str, spec_path: str, overrides: list[str], runs_root: str) -> Submission:
@@ -92,16 +91,21 @@ def submit(address: str, spec_path: str, overrides: list[str], runs_root: str) -
         ["python", "-m", "orchestrator.service_host", "serve", spec_file.name, "--runs", runs_root]
         + list(overrides)
     )
-    client.submit_job(
-        entrypoint=entrypoint,
-        submission_id=job_id,
-        runtime_env={
-            "working_dir": str(spec_file.parent),
-            "excludes": UPLOAD_EXCLUDES,
-            "env_vars": JOB_ENV,
-        },
-        metadata={"orchestrate": "sweep", "sweep": spec.name, "runs": runs_root},
-    )
+    try:
+        client.submit_job(
+            entrypoint=entrypoint,
+            submission_id=job_id,
+            runtime_env={
+                "working_dir": str(spec_file.parent),
+                "excludes": UPLOAD_EXCLUDES,
+                "env_vars": JOB_ENV,
+            },
+            metadata={"orchestrate": "sweep", "sweep": spec.name, "runs": runs_root},
+        )
+    except (RuntimeError, ValueError) as error:  # the upload too big, the cluster refused
+        raise UserError(
+            f"{spec.path}: the cluster refused the sweep: {_first_line(error)}"
+        ) from None
     return Submission(spec.name, job_id, runs_root)
 
 
@@ -186,6 +190,11 @@ def relocate(run_dir: Path, old_run_dir: str) -> None:
     for path in files:
         if path.exists():
             path.write_text(pattern.sub(new.replace("\\", "\\\\"), path.read_text()))
+
+
+def _first_line(error: Exception) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
 
 
 # ---------------------------------------------------------------- jobs

@@ -249,9 +249,11 @@ def test_submit_detach_status_cancel_restart_pull(ray_head, tmp_path):
         assert all(a[1] <= b[0] for a, b in zip(intervals, intervals[1:], strict=False))
     assert any(a[0] < b[1] and b[0] < a[1] for a in spans["alpha"] for b in spans["beta"])
 
-    logs = orchestrate("logs", "alpha", "--address", ray_head)
-    assert logs.returncode == 0
+    logs = orchestrate("logs", "alpha", "--follow", "--address", ray_head)  # ends with the job
+    assert logs.returncode == 0, logs.stderr
     assert logs.stdout.count("controller pid") == 2 and "sweep alpha ended" in logs.stdout
+    logs = orchestrate("logs", "beta", "--address", ray_head)
+    assert "stop requested" in logs.stdout and "interrupted" in logs.stdout
 
     listing = orchestrate("ls", "--address", ray_head)
     assert listing.returncode == 0, listing.stderr
