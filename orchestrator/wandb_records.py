@@ -10,8 +10,10 @@ little-endian, version 0), then the leveldb log format: 32 KiB blocks of chunks,
 7-byte header (crc32 of type byte + data | uint16 length | uint8 type) and its data; a record
 too long for the rest of a block is split into FIRST, MIDDLE..., LAST chunks; fewer than 7
 bytes left in a block are zero padding. The file header counts towards the first block.
-wandb-core writes through a 32 KiB buffer, so a live file grows a block at a time and may end
-inside a record: `RecordFollower` waits for the rest.
+wandb-core writes through a 32 KiB buffer, so a live file grows mostly a block at a time
+(measured: nothing past the header until 32 KiB of records, an unaligned flush only every
+~20 s) and may end inside a record: `RecordFollower` waits for the rest. `Run.finish()` may return before the
+file is complete (seen offline: still only the file header); `wait_for_exit_record` waits.
 
 Resumed runs: reopening the same run id offline (`resume="allow"`) does NOT append to the old
 file; wandb 0.31 starts a new run directory (`offline-run-<time>-<id>`, with `-1`, `-2`, ...
