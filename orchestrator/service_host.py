@@ -215,8 +215,9 @@ def status(sweeps: list[tuple[str, str]]) -> list[dict[str, Any]]:
         run_dir = Path(os.path.expanduser(root), name)
         try:
             overviews.append(summary.overview(run_dir))
-        except UserError as error:
-            overviews.append({"name": name, "run_dir": str(run_dir), "missing": error.lines[0]})
+        except UserError:  # the job has not started the controller yet
+            missing = f"{name}  no store yet at {run_dir}"
+            overviews.append({"name": name, "run_dir": str(run_dir), "missing": missing})
     return overviews
 
 
