@@ -54,9 +54,6 @@ class SweepService:
         self.finished, self.collected = threading.Event(), threading.Event()
         threading.Thread(target=self._run, name="controller", daemon=True).start()
 
-    def pid(self) -> int:
-        return os.getpid()
-
     def stop(self) -> None:
         """Stop dispatching; running trials checkpoint and are recorded as interrupted."""
         while self.controller is None and not self.finished.is_set():
