@@ -78,7 +78,8 @@ def run_agents(
     runs_root: str | Path = "runs",
     address: str | None = None,
 ) -> int:
-    """Start `workers` agents on Ray and wait for them; 0 when they ended, 130 on Ctrl-C."""
+    """Start `workers` agents on Ray and wait for them: 0 when they ended, 1 when one failed,
+    130 on Ctrl-C."""
     import ray
 
     entity, project, sweep_id = parse_sweep_path(sweep_path)
@@ -114,26 +115,32 @@ def _wait(refs: list[Any]) -> int:
     """Wait for the agents, passing each Ctrl-C on to them (see the module doc)."""
     import ray
 
-    pending, interrupts = list(refs), 0
+    pending, interrupts, failed = list(refs), 0, False
     while pending:
         try:
             done, pending = ray.wait(pending, num_returns=len(pending), timeout=POLL_SECONDS)
             for ref in done:
-                _report(ref)
+                failed |= not _report(ref)
         except KeyboardInterrupt:
             interrupts += 1
             steps = {1: "agents finish their runs and stop", 2: "runs get SIGTERM"}
             print(f"\nstopping: {steps.get(interrupts, 'killing the agents')}", flush=True)
             for ref in pending:
                 ray.cancel(ref, force=interrupts >= 3)
-    return 130 if interrupts else 0
+    return 130 if interrupts else int(failed)
 
 
-def _report(ref: Any) -> None:
+def _report(ref: Any) -> bool:
+    """Say how an agent ended; False if it failed."""
     import ray
 
     try:
         where = ray.get(ref)
-        print(f"agent on {where['node']} (pid {where['pid']}) ended", flush=True)
-    except (ray.exceptions.TaskCancelledError, ray.exceptions.RayTaskError) as error:
-        print(f"agent ended: {type(error).__name__}", flush=True)
+    except ray.exceptions.TaskCancelledError:
+        print("agent cancelled", flush=True)
+        return True
+    except ray.exceptions.RayTaskError as error:
+        print(f"agent failed: {error.cause!r}", file=sys.stderr, flush=True)
+        return isinstance(error.cause, KeyboardInterrupt)
+    print(f"agent on {where['node']} (pid {where['pid']}) ended", flush=True)
+    return True

@@ -1,0 +1,311 @@
+"""Interop with W&B and Optuna tools: the W&B command macros, `orchestrate agent` (up to the
+W&B server, which is faked), `orchestrate export-wandb`, `orchestrate dashboard`, bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import optuna
+import pytest
+import yaml
+from conftest import TESTS, write_spec
+
+from orchestrator import script_program, store
+from orchestrator.cli import main
+from orchestrator.export import WANDB_KEYS
+from orchestrator.space import expand
+from orchestrator.spec import load_spec
+from orchestrator.wandb_records import read_run_history
+
+# ---------------------------------------------------------------- macros and printed metrics
+
+
+def test_each_macro_expands_as_the_wandb_agent_does():
+    args = {"lr": 0.01, "opt": "adam", "amp": False, "fused": True, "net": {"depth": 2}}
+
+    def expand_macro(*template: str) -> list[str]:
+        return script_program.expand_command(
+            list(template), program="train.py", args=args, args_json_file="/p.json", environ={}
+        )
+
+    assert expand_macro("${args}") == [
+        "--lr=0.01",
+        "--opt=adam",
+        "--amp=False",
+        "--fused=True",
+        "--net={'depth': 2}",  # what W&B's agent passes for a nested parameter
+    ]
+    assert expand_macro("${args_no_hyphens}")[:2] == ["lr=0.01", "opt=adam"]
+    assert expand_macro("${args_no_equals}")[:4] == ["--lr", "0.01", "--opt", "adam"]
+    assert expand_macro("${args_no_boolean_flags}")[2:4] == ["--fused", "--net={'depth': 2}"]
+    assert json.loads(expand_macro("${args_json}")[0]) == args
+    assert expand_macro("${args_json_file}") == ["/p.json"]
+    assert expand_macro("${args_append_hydra}")[0] == "+lr=0.01"
+    assert expand_macro("${args_override_hydra}")[0] == "++lr=0.01"
+    assert expand_macro("${env}", "${interpreter}", "${program}") == [
+        "/usr/bin/env",
+        sys.executable,
+        "train.py",
+    ]
+    with pytest.raises(script_program.ScriptFailed, match="DATA is not set"):
+        script_program.expand_command(
+            ["--data=${envvar:DATA}"], program=None, args={}, args_json_file="", environ={}
+        )
+
+
+def test_nested_parameters_are_passed_as_wandb_passes_them():
+    paths = {"optimizer.lr": ("optimizer", "lr"), "model.d_model": ("model.d_model",)}
+    overrides = {"optimizer.lr": 0.1, "model.d_model": 32, "seed": 1}
+    assert script_program.sweep_args(overrides, paths) == {
+        "optimizer": {"lr": 0.1},
+        "model.d_model": 32,
+        "seed": 1,
+    }
+
+
+def test_printed_metric_lines():
+    parse = script_program.parse_metric_line
+    assert parse('{"step": 3, "loss": 0.25, "val": {"acc": 0.5}, "note": "x"}') == {
+        "step": 3,
+        "loss": 0.25,
+        "val.acc": 0.5,
+    }
+    assert parse("step=3 loss=0.25") == {"step": 3.0, "loss": 0.25}
+    assert parse("step=3, loss=0.25") == {"step": 3.0, "loss": 0.25}
+    for line in ("epoch 3 done", "loss=low", "saving to a=b.pt", "[1, 2]", "{not json", ""):
+        assert parse(line) is None, line
+
+
+def test_stop_sends_sigterm_then_sigkill_after_the_grace_period(tmp_path):
+    stubborn = "import signal, time\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+    stubborn += "print('ready', flush=True)\ntime.sleep(60)\n"
+    process = subprocess.Popen(
+        [sys.executable, "-c", stubborn], stdout=subprocess.PIPE, start_new_session=True
+    )
+    process.stdout.readline()  # its SIGTERM handler is in place
+    started = time.monotonic()
+    assert script_program.stop_process(process, grace=0.5) == -signal.SIGKILL
+    assert 0.5 <= time.monotonic() - started < 5
+
+
+# ---------------------------------------------------------------- orchestrate agent
+
+
+@pytest.fixture(scope="module")
+def ray_with_fake_wandb_server(tmp_path_factory):
+    """A real local Ray whose workers talk to a fake W&B server (tests/fake_wandb_server.py)."""
+    import ray
+
+    log = tmp_path_factory.mktemp("fake_server") / "calls.jsonl"
+    env = {
+        "PYTHONPATH": os.pathsep.join([str(TESTS), str(TESTS.parent)]),
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        "FAKE_WANDB_LOG": str(log),
+        "FAKE_WANDB_ARGS": json.dumps({"lr": 0.5, "epochs": 3}),
+        "WANDB_MODE": "offline",
+    }
+    runtime_env = {"worker_process_setup_hook": "fake_wandb_server.install", "env_vars": env}
+    ray.init(
+        num_cpus=2,
+        include_dashboard=False,
+        log_to_driver=False,
+        configure_logging=False,
+        runtime_env=runtime_env,
+    )
+    yield log
+    ray.shutdown()
+
+
+def test_agents_run_as_ray_tasks_up_to_the_wandb_server(
+    ray_with_fake_wandb_server, tmp_path, monkeypatch
+):
+    """The W&B server is faked (see fake_wandb_server.py); wandb's agent is real and runs
+    the sweep's real train.py, offline."""
+    log = ray_with_fake_wandb_server
+    monkeypatch.chdir(tmp_path)
+    shutil.copy(TESTS / "wandb_style_train.py", tmp_path / "train.py")
+    code = main(["agent", "team/proj/abc123", "--workers", "2", "--count", "1", "--runs", "runs"])
+    assert code == 0
+    calls = [json.loads(line) for line in log.read_text().splitlines()]
+    sweeps = [c for c in calls if c["call"] == "sweep"]
+    assert len({c["pid"] for c in sweeps}) == 2  # two agents, in two Ray workers
+    for call in sweeps:
+        assert (call["sweep_id"], call["entity"], call["project"]) == ("abc123", "team", "proj")
+        assert call["resources"] == {"CPU": 1.0}
+        assert call["cwd"] == str(tmp_path)
+        assert call["wandb_dir"] == str(tmp_path / "runs" / "agent-abc123")
+    runs = [c["run_id"] for c in calls if c["call"] == "run"]
+    assert len(runs) == 2
+    for run_id in runs:  # each agent ran its run to the end
+        run = read_run_history(tmp_path / "runs" / "agent-abc123" / "wandb", run_id)
+        assert run.config["lr"] == 0.5 and run.config["epochs"] == 3
+        assert len(run.history) == 3 and run.exit_code == 0
+
+
+def test_ctrl_c_stops_the_agents_after_their_runs(
+    ray_with_fake_wandb_server, tmp_path, monkeypatch
+):
+    log = ray_with_fake_wandb_server
+    (tmp_path / "train.py").write_text(
+        (TESTS / "wandb_style_train.py").read_text().replace("default=0.0", "default=0.5")
+    )
+    monkeypatch.chdir(tmp_path)
+    started = log.stat().st_size if log.exists() else 0
+
+    def interrupt_when_running() -> None:
+        deadline = time.time() + 60
+        while time.time() < deadline and not list(tmp_path.glob("runs/*/wandb/*run-*")):
+            time.sleep(0.05)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    threading.Thread(target=interrupt_when_running, daemon=True).start()
+    began = time.monotonic()
+    code = main(["agent", "team/proj/abc123", "--workers", "1", "--runs", "runs"])
+    assert code == 130
+    assert time.monotonic() - began < 60
+    calls = [json.loads(line) for line in log.read_text()[started:].splitlines()]
+    (run_id,) = [c["run_id"] for c in calls if c["call"] == "run"]
+    run = read_run_history(tmp_path / "runs" / "agent-abc123" / "wandb", run_id)
+    assert run.exit_code == 0 and len(run.history) == 3  # the run went on to its end
+
+
+def test_bad_sweep_path_is_one_line_and_exit_2(capsys):
+    assert main(["agent", "abc123", "--workers", "2"]) == 2  # (before any Ray starts)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [
+        "sweep 'abc123': expected ENTITY/PROJECT/SWEEP_ID (as `wandb sweep` prints it, "
+        "e.g. my-team/my-project/abc123de)"
+    ]
+
+
+# ---------------------------------------------------------------- export-wandb
+
+
+EXTENDED = """
+    name: ext
+    method: grid
+    metric: {name: val_loss, goal: minimize}
+    base: tiny
+    seeds: [0, 1]
+    resources: {cpus: 2}
+    max_retries: 1
+    wandb: {project: proj, tags: [a]}
+    trainer: {train.max_steps: 20}
+    parameters:
+      optimizer:
+        parameters:
+          lr: {values: [0.001, 0.01]}
+"""
+
+
+def test_export_wandb_prints_a_wandb_config_and_warns_for_each_extension(tmp_path, capsys):
+    spec_path = write_spec(tmp_path, EXTENDED)
+    assert main(["export-wandb", str(spec_path)]) == 0
+    out, err = capsys.readouterr()
+    config = yaml.safe_load(out)
+    assert set(config) <= {*WANDB_KEYS, "parameters", "project", "entity"}
+    assert config["command"] == [
+        *["${env}", "${interpreter}", "-m", "trainer", "--preset", "tiny", "${args}"]
+    ]
+    assert config["project"] == "proj"
+    assert config["parameters"]["optimizer"] == {"parameters": {"lr": {"values": [0.001, 0.01]}}}
+    assert config["parameters"]["train.max_steps"] == {"value": 20}  # trainer: values
+    assert config["parameters"]["train.seed"] == {"values": [0, 1]}  # seeds: a grid axis
+    warned = [line.split(": ", 2)[2].split(":")[0] for line in err.strip().splitlines()]
+    assert warned == ["resources", "max_retries", "wandb.tags"]
+
+
+def test_exported_config_plans_the_same_runs(tmp_path, capsys):
+    """W&B's sweep config is a subset of ours: loaded back, the export plans the same runs."""
+    shipped = TESTS.parent / "sweeps" / "lr.yaml"
+    assert main(["export-wandb", str(shipped)]) == 0
+    exported = tmp_path / "lr.yaml"
+    exported.write_text(capsys.readouterr().out)
+    original = [t.overrides for t in expand(load_spec(shipped))]
+    assert [t.overrides for t in expand(load_spec(exported))] == original
+
+
+def test_export_refuses_what_wandb_cannot_run(tmp_path, capsys):
+    ablation = write_spec(
+        tmp_path,
+        "name: abl\nmethod: ablation\nbaseline: {model.norm: rmsnorm}\n"
+        "ablations: {no_norm: {model.norm: none}}\n",
+    )
+    assert main(["export-wandb", str(ablation)]) == 2
+    assert "method: ablation has no W&B equivalent" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- bad input
+
+
+def test_missing_program_file_and_unknown_macro_exit_2(tmp_path, capsys):
+    missing = write_spec(
+        tmp_path,
+        "name: missing\nmethod: grid\nprogram: trian.py\nparameters: {lr: {values: [0.1]}}\n",
+    )
+    assert main(["run", str(missing), "--runs", str(tmp_path / "runs")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"{missing}: program: no such file: {tmp_path / 'trian.py'}"]
+
+    macro = write_spec(
+        tmp_path,
+        "name: macro\nmethod: grid\nprogram: train.py\ncommand: [python, '${program}', "
+        "'${args_jsonfile}']\nparameters: {lr: {values: [0.1]}}\n",
+        name="macro.yaml",
+    )
+    assert main(["plan", str(macro)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    hint = "did you mean '${args_json_file}'?"
+    assert err == [f"{macro}:4: command: unknown macro ${{args_jsonfile}}; {hint}"]
+
+
+# ---------------------------------------------------------------- dashboard
+
+
+def test_dashboard_serves_the_sweep_study(tmp_path):
+    run_dir = tmp_path / "runs" / "dash"
+    storage = store.open_storage(None, run_dir)
+    study = optuna.create_study(storage=storage, study_name="dash")
+    study.optimize(lambda trial: trial.suggest_float("x", 0, 1), n_trials=3)
+    label = store.storage_label(None, run_dir)
+    info = {"name": "dash", "storage": label, "study_name": "dash", "run_dir": str(run_dir)}
+    store.write_sweep_file(run_dir, info)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = [sys.executable, "-m", "orchestrator.cli", "dashboard", str(run_dir)]
+    server = subprocess.Popen(
+        [*command, "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    try:
+        study_id = storage.get_study_id_from_name("dash")
+        base = f"http://127.0.0.1:{port}"
+        page = _fetch(f"{base}/dashboard/studies/{study_id}", server)
+        assert "<html" in page.lower()
+        detail = json.loads(_fetch(f"{base}/api/studies/{study_id}", server))
+        assert detail["name"] == "dash" and len(detail["trials"]) == 3
+    finally:
+        server.send_signal(signal.SIGINT)
+        server.wait(timeout=10)
+
+
+def _fetch(url: str, server: subprocess.Popen, timeout: float = 30.0) -> str:
+    deadline = time.time() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                return response.read().decode()
+        except OSError:
+            if server.poll() is not None or time.time() > deadline:
+                raise AssertionError(server.communicate()[1].decode()) from None
+            time.sleep(0.2)
