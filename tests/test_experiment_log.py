@@ -17,6 +17,7 @@ from orchestrator.experiment_log import (
     log_experiment,
     log_training_experiment,
     resolve_mode,
+    wandb_key,
 )
 from orchestrator.redact import is_secret_name, sanitize
 from orchestrator.wandb_records import find_run_files, read_records, read_run_history
@@ -394,3 +395,30 @@ def test_secret_names_and_values():
         "t": [1.5, 2.0],
         "n": 3,
     }
+
+
+def test_trainer_reports_read_back_under_their_wandb_keys(tmp_path):
+    from trainer.config import load_config
+    from trainer.train import train
+
+    small = {"train.max_steps": 4, "train.log_every": 2, "train.eval_every": 4}
+    small |= {"train.batch_size": 4, "train.eval_batches": 1, "train.sample_tokens": 4}
+    config = load_config("tiny", small)
+    reports = []
+    with ExperimentLogger("p", "trainer", config=config, mode="offline", dir=tmp_path) as logger:
+
+        def report(metrics):
+            reports.append(dict(metrics))
+            logger.log_metrics(metrics)
+
+        result = train(config, report=report)
+    run = read_run_history(tmp_path / "wandb", logger.run_id)
+    assert [r["step"] for r in reports] == [2, 4] and len(run.history) == 2
+    renamed = {"train_loss": "train/loss", "lr": "train/lr", "grad_norm": "train/grad_norm"}
+    renamed |= {"val_loss": "val/loss", "val_perplexity": "val/perplexity"}
+    renamed |= {"tokens_per_s": "perf/tokens_per_s", "memory_mb": "perf/memory_mb"}
+    for sent, row in zip(reports, run.history, strict=True):
+        for key, value in sent.items():
+            assert row[renamed.get(key, wandb_key(key))] == pytest.approx(value), key
+    assert run.config["model"]["d_model"] == config.model.d_model
+    assert run.summary["best/val_loss"] == pytest.approx(result["best_val_loss"])
