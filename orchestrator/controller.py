@@ -114,7 +114,11 @@ class Controller:
         try:
             self.study = self._open_study()
             self.capacity = self._capacity()
-            done = sum(1 for t in self.study.get_trials(deepcopy=False) if t.state.is_finished())
+            done = sum(  # the sweep's own: an attached study's other trials do not count
+                1
+                for t in self.study.get_trials(deepcopy=False)
+                if t.state.is_finished() and owners.OWNER in t.user_attrs
+            )
             title = f"sweep {self.spec.name}"
             self.display.start(title, self._total(), done, self.metric or "metric")
             try:
