@@ -41,10 +41,11 @@ def test_d_ff_zero_means_eight_thirds_of_d_model():
     [
         ["--optimizer.lr=3e-4", "--model.norm=layernorm", "--train.compile=true"],
         ["optimizer.lr=3e-4", "model.norm=layernorm", "train.compile=True"],
-        ["--optimizer.lr", "3e-4", "--model.norm", "layernorm", "--train.compile"],
+        ["--optimizer.lr", "3e-4", "--train.compile", "--model.norm", "layernorm"],
+        ["--train.compile", "model.norm=layernorm", "--optimizer.lr", "3e-4"],
         ['{"optimizer.lr": 0.0003, "model": {"norm": "layernorm"}, "train.compile": true}'],
     ],
-    ids=["dashes-equals", "no-dashes", "separate-values", "inline-json"],
+    ids=["dashes-equals", "no-dashes", "separate-values", "bare-flag", "inline-json"],
 )
 def test_override_forms(args):
     config = load_config("tiny", args)

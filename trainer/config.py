@@ -56,8 +56,8 @@ class ModelConfig:
 class OptimizerConfig:
     """AdamW with a linear warm-up then a cosine decay to `min_lr` (capped at `lr`)."""
 
-    lr: float = 3e-3
-    min_lr: float = 3e-4
+    lr: float = 1e-2
+    min_lr: float = 1e-3
     warmup_steps: int = 20
     weight_decay: float = 0.1
     beta1: float = 0.9
@@ -86,7 +86,7 @@ class DataConfig:
 class TrainConfig:
     """The loop: steps, batches, logging, evaluation, checkpoints, device and the final sample."""
 
-    max_steps: int = 300
+    max_steps: int = 500
     batch_size: int = 16
     grad_accum_steps: int = 1
     log_every: int = 10
@@ -237,14 +237,18 @@ def parse_override_args(args: Sequence[str]) -> dict[str, Any]:
             overrides[key.lstrip("-+")] = value
         elif arg.startswith("--"):
             key = arg[2:]
-            if i < len(args) and not args[i].startswith("--"):
+            if i < len(args) and not _looks_like_override(args[i]):
                 overrides[key] = args[i]
                 i += 1
-            else:
+            else:  # a bare flag, as W&B passes a true boolean
                 overrides[key] = "true"
         else:
             raise ConfigError(f"cannot read argument {arg!r}: expected --key=value or key=value")
     return overrides
+
+
+def _looks_like_override(arg: str) -> bool:
+    return arg.startswith("--") or arg.split("=", 1)[0].lstrip("+") in config_keys()
 
 
 def _parse_json(text: str, where: str) -> dict[str, Any]:
