@@ -206,7 +206,9 @@ class Controller:
             pruner=space.make_pruner(spec),
             load_if_exists=True,
         )
-        self._check_attached(study, study_name)
+        problem = store.attach_problem(study, self.goal, [p.params for p in self.plan])
+        if problem:
+            raise UserError(f"{spec.path}: study {study_name!r} {problem}")
         spec_copy = self.run_dir / "spec.yaml"
         if not spec_copy.exists():
             spec_copy.write_text(Path(spec.path).read_text())
@@ -231,20 +233,6 @@ class Controller:
         )
         store.enqueue_plan(study, [p.params for p in self.plan])
         return study
-
-    def _check_attached(self, study: optuna.Study, study_name: str) -> None:
-        """An existing study (another sweep's, or plain Optuna's) must fit this spec: one
-        objective in the same direction, and any plan it holds must be this plan."""
-        where = f"{self.spec.path}: study {study_name!r}"
-        if len(study.directions) != 1:
-            raise UserError(f"{where} has {len(study.directions)} objectives; a sweep has one")
-        if study.direction.name.lower() != self.goal:
-            raise UserError(
-                f"{where} is to {study.direction.name.lower()}, but metric.goal is {self.goal}"
-            )
-        conflict = store.plan_conflict(study, [p.params for p in self.plan])
-        if conflict:
-            raise UserError(f"{where} holds another plan: {conflict}; give it a new study_name")
 
     def _total(self) -> int | None:
         return len(self.plan) if self.plan else self.spec.run_cap
@@ -275,14 +263,15 @@ class Controller:
     def _loop(self) -> None:
         self.watch = owners.OrphanWatch(self.me)
         self.beat_at = time.monotonic()
-        orphans = self._adopt(self.capacity)
+        orphans = owners.adopt(self.study, self.watch, self.me, self.capacity)
         while True:
             if time.monotonic() - self.capacity_checked > CAPACITY_SECONDS:
                 self.capacity = self._capacity()  # nodes join and leave
             if time.monotonic() - self.beat_at > owners.HEARTBEAT_SECONDS:
                 self._heartbeat()
                 if not orphans and not self.stop_requests:
-                    orphans = self._adopt(self.capacity - len(self.active))
+                    slots = self.capacity - len(self.active)
+                    orphans = owners.adopt(self.study, self.watch, self.me, slots)
             while (
                 len(self.active) < self.capacity
                 and not self.stop_requests
@@ -295,7 +284,7 @@ class Controller:
                 else:
                     break
             if not self.active:
-                if self.stop_requests or self.target_reached or not self._running_elsewhere():
+                if self.stop_requests or self.target_reached or not owners.others_run(self.study):
                     return
                 time.sleep(POLL_SECONDS)  # another controller's trials may yet be orphaned
                 continue
@@ -318,14 +307,6 @@ class Controller:
         ]
         return len(ours) < self.spec.run_cap
 
-    def _adopt(self, slots: int) -> list[int]:
-        """Claim up to `slots` trials whose controller is gone (see owners.py)."""
-        if slots <= 0:
-            return []
-        running = self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-        orphans = self.watch.orphans(running)[:slots]
-        return owners.claim(self.study._storage, orphans, self.me) if orphans else []
-
     def _heartbeat(self) -> None:
         """Show other controllers that ours still run; drop any that one of them adopted
         (we looked dead to it: it runs the trial now)."""
@@ -340,11 +321,6 @@ class Controller:
             else:
                 ray.cancel(active.generator, force=True)
                 del self.active[active.generator]
-
-    def _running_elsewhere(self) -> bool:
-        """Whether other orchestrate controllers still run trials of this study."""
-        running = self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-        return any(t.user_attrs.get(owners.OWNER) for t in running)
 
     def _dispatch(self, trial: optuna.Trial, adopted: bool) -> None:
         """Start a trial as a Ray task; an adopted one (left RUNNING by a dead controller)

@@ -8,6 +8,7 @@ optuna-dashboard is an optional extra: `pip install 'orchestrate[dashboard]'`.
 from __future__ import annotations
 
 import contextlib
+import signal
 from pathlib import Path
 
 from orchestrator import store
@@ -15,7 +16,7 @@ from orchestrator.errors import UserError
 
 
 def serve(run_dir: str | Path, host: str = "127.0.0.1", port: int = 8080) -> int:
-    """Serve the dashboard until Ctrl-C."""
+    """Serve the dashboard until Ctrl-C or SIGTERM."""
     try:
         import optuna_dashboard
     except ImportError:
@@ -30,6 +31,8 @@ def serve(run_dir: str | Path, host: str = "127.0.0.1", port: int = 8080) -> int
         f"http://{host}:{port}/dashboard/studies/{study_id}  (Ctrl-C to stop)",
         flush=True,
     )
+    for stop in (signal.SIGINT, signal.SIGTERM):  # both end it (SIGINT may come in ignored)
+        signal.signal(stop, signal.default_int_handler)
     with contextlib.suppress(KeyboardInterrupt):
         optuna_dashboard.run_server(storage, host=host, port=port)
     return 0

@@ -130,6 +130,22 @@ def claim(
     return won
 
 
+def adopt(study: Any, watch: OrphanWatch, me: dict[str, Any], slots: int) -> list[int]:
+    """Claim up to `slots` of the study's orphans; the trial ids now ours."""
+    if slots <= 0:
+        return []
+    running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    orphans = watch.orphans(running)[:slots]
+    return claim(study._storage, orphans, me) if orphans else []
+
+
+def others_run(study: Any) -> bool:
+    """Whether orchestrate controllers (perhaps gone: then they become orphans) still hold
+    RUNNING trials of the study; a controller with nothing to do waits for them."""
+    running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    return any(t.user_attrs.get(OWNER) for t in running)
+
+
 def still_mine(trial: FrozenTrial, me: dict[str, Any]) -> bool:
     return _owner_id(trial.user_attrs.get(OWNER)) == me["id"]
 

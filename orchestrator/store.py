@@ -169,6 +169,19 @@ def earlier_twin(study: optuna.Study, trial: optuna.Trial) -> FrozenTrial | None
     return None
 
 
+def attach_problem(study: optuna.Study, goal: str, plans: Sequence[dict[str, Any]]) -> str | None:
+    """Why an existing study (another sweep's, or plain Optuna's) cannot take this sweep's
+    trials, or None: it must have one objective in the metric's direction, and hold no
+    other plan. Nothing of it is changed."""
+    if len(study.directions) != 1:
+        return f"has {len(study.directions)} objectives; a sweep has one"
+    direction = study.direction.name.lower()
+    if direction != goal:
+        return f"is to {direction}, but metric.goal is {goal}"
+    conflict = plan_conflict(study, plans)
+    return f"holds another plan: {conflict}; give it a new study_name" if conflict else None
+
+
 def plan_conflict(study: optuna.Study, plans: Sequence[dict[str, Any]]) -> str | None:
     """How the plan points already in `study` differ from `plans`, or None if they agree."""
     for trial in study.get_trials(deepcopy=False):

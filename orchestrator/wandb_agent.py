@@ -7,15 +7,16 @@ the sweep's program as `wandb agent` does (or, with `--trainer`, the shared trai
 server chooses the params, early-terminates runs and keeps the sweep's state; Ray only places
 the agents. `--count C` ends each agent after C runs.
 
-Ctrl-C is passed on to the agents as W&B's agent takes it: once, the agents stop asking for
-runs and wait for the running ones; twice, the runs get SIGTERM; three times, the agent tasks
-are killed.
+Ctrl-C (or SIGTERM, as a batch scheduler sends it) is passed on to the agents as W&B's agent
+takes it: once, the agents stop asking for runs and wait for the running ones; twice, the runs
+get SIGTERM; three times, the agent tasks are killed.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -105,7 +106,11 @@ def run_agents(
             f"{gpus:g} gpu each; runs under {wandb_dir}",
             flush=True,
         )
-        return _wait(refs)
+        previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
+        try:
+            return _wait(refs)
+        finally:
+            signal.signal(signal.SIGTERM, previous)
     finally:
         if started:
             ray.shutdown()

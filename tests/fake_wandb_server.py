@@ -3,8 +3,8 @@
 The W&B server cannot be reached here. `install` (a Ray worker_process_setup_hook) replaces
 only the calls with which wandb's real agent talks to the server: login, the API client, and
 the sweep queries (`_sweep_with_runs`, `_register_agent`, `_agent_heartbeat`). The server
-hands each agent one run of the sweep's program, `train.py` with FAKE_WANDB_ARGS, then no
-more (an agent without --count then waits for more, as on a sweep that has ended). Every call is appended to FAKE_WANDB_LOG (JSON lines) for the test to check. The
+hands each agent one run of the sweep's program, `train.py` with the params in
+`fake_args.json` in the agent's directory (else FAKE_WANDB_ARGS), then no more (an agent without --count then waits for more, as on a sweep that has ended). Every call is appended to FAKE_WANDB_LOG (JSON lines) for the test to check. The
 agent's poll interval is shortened from 5 s to keep the test short.
 """
 
@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from pathlib import Path
 
 SWEEP_CONFIG = "method: grid\ncommand:\n- ${env}\n- ${interpreter}\n- ${program}\n- ${args}\n"
 
@@ -42,7 +43,7 @@ def _log(call: str, **values) -> None:
         handle.write(json.dumps(line) + "\n")
 
 
-def sweep_with_runs(api, sweep_id, specs):
+def sweep_with_runs(api, sweep_id, specs, *, project=None, entity=None):
     import ray
 
     resources = ray.get_runtime_context().get_assigned_resources()
@@ -62,7 +63,7 @@ _agents: list[str] = []  # agents registered in this worker process
 _handed_out: set[str] = set()  # agents that got their one run
 
 
-def register_agent(api, host, sweep_id=None):
+def register_agent(api, host, *, sweep_id, project=None, entity=None):
     _agents.append(f"agent{os.getpid()}x{len(_agents)}")
     _log("register", host=host, sweep_id=sweep_id, agent_id=_agents[-1])
     return {"id": _agents[-1]}
@@ -74,6 +75,7 @@ def agent_heartbeat(api, agent_id, metrics, run_states):
     _handed_out.add(agent_id)
     run_id = f"run-{agent_id}"
     _log("run", agent_id=agent_id, run_id=run_id)
-    args = json.loads(os.environ["FAKE_WANDB_ARGS"])
+    given = Path("fake_args.json")
+    args = json.loads(given.read_text() if given.exists() else os.environ["FAKE_WANDB_ARGS"])
     command = {"type": "run", "id": "c1", "run_id": run_id, "program": "train.py"}
     return [command | {"args": {key: {"value": value} for key, value in args.items()}}]

@@ -168,15 +168,37 @@ def test_ctrl_c_stops_the_agents_after_their_runs(
             time.sleep(0.05)
         os.kill(os.getpid(), signal.SIGINT)
 
+    # Ctrl-C as a terminal delivers it (a test runner may have started us with it ignored).
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     threading.Thread(target=interrupt_when_running, daemon=True).start()
     began = time.monotonic()
-    code = main(["agent", "team/proj/abc123", "--workers", "1", "--runs", "runs"])
+    try:
+        code = main(["agent", "team/proj/abc123", "--workers", "1", "--runs", "runs"])
+    finally:
+        signal.signal(signal.SIGINT, previous)
     assert code == 130
     assert time.monotonic() - began < 60
     calls = [json.loads(line) for line in log.read_text()[started:].splitlines()]
     (run_id,) = [c["run_id"] for c in calls if c["call"] == "run"]
     run = read_run_history(tmp_path / "runs" / "agent-abc123" / "wandb", run_id)
     assert run.exit_code == 0 and len(run.history) == 3  # the run went on to its end
+
+
+def test_agents_run_the_shared_trainer(ray_with_fake_wandb_server, tmp_path, monkeypatch):
+    """`--trainer tiny`: each agent's run is `python -m trainer --preset tiny`, which reads
+    the server's params from wandb.config (the W&B server is faked, as above)."""
+    monkeypatch.chdir(tmp_path)
+    small = {"model.d_model": 16, "model.num_layers": 1, "model.num_heads": 2}
+    small |= {"model.context_length": 16, "model.vocab_size": 300, "data.num_stories": 150}
+    small |= {"train.max_steps": 2, "train.eval_every": 2, "train.eval_batches": 1}
+    small |= {"train.batch_size": 2, "train.sample_tokens": 4}
+    small |= {"data.cache_dir": str(tmp_path / "cache"), "optimizer.lr": 0.004}
+    (tmp_path / "fake_args.json").write_text(json.dumps(small))
+    assert main(["agent", "team/proj/tr41n", "--trainer", "tiny", "--count", "1"]) == 0
+    (path,) = (tmp_path / "runs" / "agent-tr41n" / "wandb").glob("*run-*/*.wandb")
+    run = read_run_history(path.parent.parent, path.stem.removeprefix("run-"))
+    assert run.config["optimizer.lr"] == 0.004 and run.config["optimizer"]["lr"] == 0.004
+    assert run.summary["outcome"] == "completed" and "val_loss" in run.summary
 
 
 def test_bad_sweep_path_is_one_line_and_exit_2(capsys):
@@ -295,8 +317,8 @@ def test_dashboard_serves_the_sweep_study(tmp_path):
         detail = json.loads(_fetch(f"{base}/api/studies/{study_id}", server))
         assert detail["name"] == "dash" and len(detail["trials"]) == 3
     finally:
-        server.send_signal(signal.SIGINT)
-        server.wait(timeout=10)
+        server.send_signal(signal.SIGTERM)
+        assert server.wait(timeout=30) == 0  # a clean stop
 
 
 def _fetch(url: str, server: subprocess.Popen, timeout: float = 30.0) -> str:
