@@ -8,7 +8,10 @@ import json
 import os
 import queue
 import shutil
+import signal
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -119,6 +122,42 @@ def test_wandb_script_runs_unchanged_with_every_macro_and_hyperband_stops_the_ba
     assert max(bad.intermediate_values) < 11
     bad_run = read_run_history(bad.user_attrs["wandb_dir"], bad.user_attrs["wandb_run_id"])
     assert bad_run.exit_code == 143
+
+
+RETRIED = """
+    name: retried
+    method: grid
+    program: train.py
+    metric: {name: loss, goal: minimize}
+    parameters:
+      lr: {value: 0.5}
+      epochs: {value: 8}
+      epoch_seconds: {value: 0.25}
+"""
+
+
+def test_a_script_whose_worker_dies_is_retried_and_continues_its_run(local_ray, tmp_path):
+    spec = write_sweep(tmp_path, RETRIED)
+    starts_file = tmp_path / "runs" / "retried" / "trials" / "0000" / "starts.jsonl"
+
+    def kill_the_worker() -> None:  # as a node or worker failure would
+        deadline = time.time() + 120
+        while time.time() < deadline and not starts_file.exists():
+            time.sleep(0.05)
+        os.kill(json.loads(starts_file.read_text().splitlines()[0])["ppid"], signal.SIGKILL)
+
+    killer = threading.Thread(target=kill_the_worker, daemon=True)
+    killer.start()
+    (trial,) = run_sweep(spec, tmp_path / "runs")
+    killer.join()
+    assert trial.state == TrialState.COMPLETE and trial.user_attrs["retries"] == 1
+    first, second = (json.loads(line) for line in starts_file.read_text().splitlines())
+    assert first["run_id"] == second["run_id"] == trial.user_attrs["wandb_run_id"]
+    with pytest.raises(ProcessLookupError):  # the first died with its worker
+        os.kill(first["pid"], 0)
+    run = read_run_history(trial.user_attrs["wandb_dir"], trial.user_attrs["wandb_run_id"])
+    assert len(run.files) == 2 and run.exit_code == 0  # one run, continued in a second file
+    assert trial.value == pytest.approx(0.5**8)
 
 
 PLAIN_SCRIPT = """

@@ -3,7 +3,8 @@
 argparse gives defaults, `wandb.init(config=args)` records them, and `wandb.config` (where the
 sweep's values win) drives the run. The "loss" falls with each epoch at a rate set by `lr`,
 so pruning has a bad trial to stop. It records what it saw (argv, wandb.config, the run) in
-`seen.json`, and a SIGTERM in `sigterm`, in ORCHESTRATE_CHECKPOINT_DIR (or the cwd).
+`seen.json`, each start in `starts.jsonl` and a SIGTERM in `sigterm`, in
+ORCHESTRATE_CHECKPOINT_DIR (or the cwd).
 """
 
 import argparse
@@ -44,6 +45,8 @@ seen = {
 }
 with open(os.path.join(out, "seen.json"), "w") as handle:
     json.dump(seen, handle)
+with open(os.path.join(out, "starts.jsonl"), "a") as handle:
+    handle.write(json.dumps({"pid": os.getpid(), "ppid": os.getppid(), "run_id": run.id}) + "\n")
 
 loss = 1.0
 for epoch in range(config.epochs):
