@@ -242,19 +242,16 @@ class ScriptMetrics:
         for path in find_run_files(self.wandb_dir, self.run_id):
             if path not in self.known and path not in self.followers:
                 self.followers[path] = RecordFollower(path)
-        reports = []
         for follower in self.followers.values():
             for record in follower.poll():
-                kind = record.WhichOneof("record_type")
-                before = len(self.run.history)
-                _apply(self.run, record)
-                self.exited |= kind == "exit"
-                for row in self.run.history[before:]:
-                    values = _numbers(row)
-                    step = values.get("step", values.get("_step"))
-                    reports.append(
-                        {k: v for k, v in values.items() if k[0] != "_"} | {"step": step}
-                    )
+                _apply(self.run, record)  # history rows, summary updates, the exit
+                self.exited |= record.WhichOneof("record_type") == "exit"
+        reports = []
+        for row in self.run.history:
+            values = _numbers(row)
+            step = values.get("step", values.get("_step"))
+            reports.append({k: v for k, v in values.items() if k[0] != "_"} | {"step": step})
+        self.run.history.clear()  # reported; only the summary is kept
         return reports
 
     def uses_wandb(self) -> bool:
