@@ -228,6 +228,8 @@ def parse_override_args(args: Sequence[str]) -> dict[str, Any]:
     while i < len(args):
         arg = args[i]
         i += 1
+        if not arg.strip():
+            continue
         if arg.lstrip().startswith("{"):
             overrides.update(flatten_overrides(_parse_json(arg, "inline JSON argument")))
         elif arg.endswith(".json") and "=" not in arg and not arg.startswith("-"):
@@ -243,7 +245,9 @@ def parse_override_args(args: Sequence[str]) -> dict[str, Any]:
             else:  # a bare flag, as W&B passes a true boolean
                 overrides[key] = "true"
         else:
-            raise ConfigError(f"cannot read argument {arg!r}: expected --key=value or key=value")
+            raise ConfigError(
+                f"cannot read argument {arg!r}: expected --key=value, key=value or FILE.json"
+            )
     return overrides
 
 

@@ -71,7 +71,7 @@ def train(
     state = {"step": 0, "elapsed_s": 0.0, "best_val_loss": None, "loss_sum": 0.0, "loss_count": 0}
     if checkpoint_path and checkpoint_path.exists():
         state = _load_checkpoint(checkpoint_path, config, model, optimizer, batches)
-    resumed_from = state["step"]
+    resumed_from = saved_step = state["step"]
     elapsed_before = state["elapsed_s"]
 
     forward = torch.compile(model) if t.compile else model
@@ -141,7 +141,9 @@ def train(
         if do_save or (stop and checkpoint_path):
             state |= {"step": step, "elapsed_s": elapsed_before + time.perf_counter() - started}
             state |= {"loss_sum": loss_sum.item(), "loss_count": loss_count}
+            state["train_loss"] = last.get("train_loss")
             _save_checkpoint(checkpoint_path, config, model, optimizer, batches, state)
+            saved_step = step
         if stop:
             outcome = "stopped"
             break
@@ -153,7 +155,7 @@ def train(
             last |= evaluate(forward, eval_set, autocast)
         state |= {"step": t.max_steps, "train_loss": last.get("train_loss")}
         state["elapsed_s"] = elapsed_before + time.perf_counter() - started
-        if checkpoint_path:
+        if checkpoint_path and saved_step != t.max_steps:
             _save_checkpoint(checkpoint_path, config, model, optimizer, batches, state)
     if outcome == "diverged":
         last |= {"val_loss": math.nan, "val_perplexity": math.nan, "val_accuracy": math.nan}
