@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 STOP_FILE = "STOP"
+CANCEL_GRACE_SECONDS = 60
 # What a `wandb agent` sets for its run; a reused Ray worker must not hand it to the next trial.
 AGENT_ENV = ("WANDB_SWEEP_ID", "WANDB_RUN_ID", "WANDB_SWEEP_PARAM_PATH", "WANDB_RESUME")
 TRAINER_PROGRAMS = {None, "", "trainer", "-m trainer", "python -m trainer", "trainer.train:train"}
@@ -147,11 +148,12 @@ def run_trial(request: TrialRequest) -> Iterator[dict[str, Any]]:
             if kind == "error":
                 thread.join()
                 raise payload
-    except KeyboardInterrupt:  # Ray's cancel: let the program stop at its next report
-        stop.set()
-        thread.join(timeout=60)
-        raise
     finally:
+        if thread.is_alive():  # Ray's cancel (or close) mid-trial: stop at the next report
+            stop.set()
+            thread.join(timeout=CANCEL_GRACE_SECONDS)
+            if thread.is_alive():  # a program that does not report must not run on unseen
+                os._exit(1)
         _restore_env(saved_env)
 
 

@@ -226,5 +226,9 @@ def test_ctrl_c_checkpoints_running_trials_and_resume_finishes_them(local_ray, t
     trials = trials_of(run_dir)
     assert sorted(t.user_attrs["plan_index"] for t in trials) == [0, 1, 2]
     assert all(t.state == TrialState.COMPLETE for t in trials)
-    for trial in trials:  # the interrupted ones went on from their checkpoints
-        assert starts(trial)[-1]["resumed_from_step"] == saved.get(trial.number, 0)
+    for trial in trials:  # the interrupted ones went on from their checkpoints, no step twice
+        runs = starts(trial)
+        assert runs[-1]["end_step"] == 40
+        assert runs[-1]["resumed_from_step"] >= saved.get(trial.number, 0)
+        for before, after in zip(runs, runs[1:], strict=False):
+            assert after["resumed_from_step"] == before["end_step"]
