@@ -174,3 +174,10 @@ def test_cli_trains_and_rejects_a_bad_key_in_one_line(cache_dir):
     assert bad.stderr.strip().splitlines() == [
         "error: unknown config key 'optimizer.lrr' (did you mean 'optimizer.lr'?)"
     ]
+    missing = subprocess.run(
+        command + ["data.source=/no/such/file.txt"], capture_output=True, text=True
+    )
+    assert missing.returncode == 2
+    assert missing.stderr.strip().splitlines() == [
+        "error: data.source: file not found: '/no/such/file.txt' (or use 'stories')"
+    ]

@@ -54,14 +54,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             run = _agent_run()
             overrides = _with_sweep_values(overrides, _sweep_values(run))
         config = load_config(preset, overrides)
+        if run is not None:  # the resolved config, beside the sweep's own (locked) keys
+            resolved = config_to_dict(config).items()
+            run.config.update({k: v for k, v in resolved if k not in run.config})
+        # train() itself may still find a bad value (a missing data.source file, say).
+        return _run(config, checkpoint_dir or os.environ.get("ORCHESTRATE_CHECKPOINT_DIR"), run)
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         if run is not None:
             run.finish(exit_code=2)
         return 2
-    if run is not None:  # the resolved config, beside the sweep's own (locked) keys
-        run.config.update({k: v for k, v in config_to_dict(config).items() if k not in run.config})
-    return _run(config, checkpoint_dir or os.environ.get("ORCHESTRATE_CHECKPOINT_DIR"), run)
 
 
 def _agent_run() -> Any:
