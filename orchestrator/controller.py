@@ -393,6 +393,7 @@ class Controller:
         tags += [ablation] if ablation else [f"{k}={_short(v)}" for k, v in varying.items()]
         return {
             "project_name": spec.wandb.project or "orchestrate",
+            "entity": spec.wandb.entity,
             "experiment_name": f"{spec.name}-{number}-{short}"[:128].rstrip("-"),
             "tags": list(dict.fromkeys(t[:64] for t in tags if t)),
             "group": spec.wandb.group or spec.name,

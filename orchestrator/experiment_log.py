@@ -17,7 +17,11 @@ Resuming (`run_id` + `resume="allow"`): wandb 0.31 offline writes a second run d
 a new `.wandb` file for the same id, whose own `_step` counter would restart at 0. The logger
 passes wandb explicit steps that continue after the previous files' last `_step`, so the
 files of one run id hold disjoint steps and read back (`wandb_records.read_run_history`) as
-one history; the JSONL of the run id is appended to.
+one history; the JSONL of the run id is appended to. A SIGKILLed process loses what its
+wandb-core had not flushed (often every row), while the JSONL has them all: before the
+resumed run's first new row, the rows the earlier wandb files lost are replayed into the new
+run from the JSONL, those with a step below that row's (the resumed trainer repeats the
+steps after its checkpoint; see run_history). The best validation loss counts them too.
 
 Not thread-safe: one logger is driven by one thread, as the trainer's report callback is.
 """
@@ -29,20 +33,26 @@ import json
 import logging
 import math
 import os
-import platform
-import re
-import secrets
-import string
-import sys
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 import wandb
+from wandb.sdk.mailbox import HandleAbandonedError, MailboxClosedError
 
+from orchestrator.experiment_info import (
+    ablation_rows,
+    api_key_configured,
+    log_experiment,
+    log_training_experiment,
+    model_info,
+    new_run_id,
+    resolve_mode,
+    system_info,
+)
 from orchestrator.redact import sanitize, secret_env_values
+from orchestrator.run_history import jsonl_history, lost_rows
 from orchestrator.wandb_records import (
     WandbLogError,
     find_run_files,
@@ -50,47 +60,17 @@ from orchestrator.wandb_records import (
     wait_for_exit_record,
 )
 
+__all__ = ["ExperimentLogger", "wandb_key", "log_experiment", "log_training_experiment"]
+__all__ += ["resolve_mode", "api_key_configured", "new_run_id"]  # from experiment_info
+
 log = logging.getLogger(__name__)
 
-MODES = ("online", "offline", "disabled")
+# How wandb 0.31 fails once its service process is gone (e.g. killed), at any later call.
+SERVICE_LOST = (ConnectionError, MailboxClosedError, HandleAbandonedError)
+
 TOP_LEVEL_KEYS = {"step", "epoch", "elapsed_s", "tokens"}
 PERF_KEYS = {"step_time_s", "tokens_per_s", "memory_mb"}
 TRAIN_KEYS = {"lr": "train/lr", "learning_rate": "train/lr", "grad_norm": "train/grad_norm"}
-
-
-# --- where runs go, and in which mode ------------------------------------------------------
-
-
-def api_key_configured() -> bool:
-    """Whether wandb would find an API key: `WANDB_API_KEY`, or a netrc entry for its host.
-
-    Only the presence of the key is checked; its value is never kept.
-    """
-    if os.environ.get("WANDB_API_KEY"):
-        return True
-    host = urlparse(os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai")).hostname or ""
-    netrc = Path(os.environ.get("NETRC") or Path.home() / ".netrc")
-    try:
-        text = netrc.read_text()
-    except OSError:
-        return False
-    return re.search(rf"(^|\s)machine\s+{re.escape(host)}(\s|$)", text) is not None
-
-
-def resolve_mode(mode: str | None = None) -> str:
-    """The wandb mode to use: `mode`, else `WANDB_MODE`, else online only with an API key."""
-    chosen = mode or os.environ.get("WANDB_MODE") or ""
-    if not chosen:
-        chosen = "online" if api_key_configured() else "offline"
-    chosen = {"dryrun": "offline", "run": "online"}.get(chosen, chosen)
-    if chosen not in MODES:
-        raise ValueError(f"wandb mode {chosen!r} is not one of {', '.join(MODES)}")
-    return chosen
-
-
-def new_run_id() -> str:
-    """A fresh run id in wandb's style: 8 lowercase letters and digits."""
-    return "".join(secrets.choice(string.ascii_lowercase + string.digits) for _ in range(8))
 
 
 def wandb_key(name: str, section: str = "") -> str:
@@ -105,16 +85,6 @@ def wandb_key(name: str, section: str = "") -> str:
         if name.startswith(prefix + "_"):
             return f"{prefix}/{name.removeprefix(prefix + '_')}"
     return f"{section}/{name}" if section else name
-
-
-def _mean_std(value: Any) -> tuple[float, float]:
-    """A metric given as a number, a (mean, std) pair, or a dict with `mean` and `std`."""
-    if isinstance(value, Mapping):
-        return float(value["mean"]), float(value.get("std", 0.0))
-    if isinstance(value, list | tuple):
-        mean, std = value
-        return float(mean), float(std)
-    return float(value), 0.0
 
 
 # --- the logger ----------------------------------------------------------------------------
@@ -136,6 +106,7 @@ class ExperimentLogger:
         dir: str | Path | None = None,
         run_id: str | None = None,
         resume: str | None = None,
+        entity: str | None = None,
     ):
         self.project_name = project_name
         self.experiment_name = experiment_name
@@ -154,13 +125,16 @@ class ExperimentLogger:
         self._wandb_step = 0
         self._clock_start = time.monotonic()
         self._clock_shift = 0.0  # added to the logger's clock: training seconds before it started
+        self._earlier: list[dict[str, Any]] | None = None  # resuming: the JSONL's earlier rows
+        self._lost: list[dict[str, Any]] = []  # those the earlier wandb files do not hold
 
         self.jsonl_path.parent.mkdir(parents=True, exist_ok=True)
+        if resume:
+            self._take_up_earlier_attempts()
         self._jsonl = self.jsonl_path.open("a", buffering=1)  # one write per line
-        if resume and self.mode != "disabled":
-            self._continue_previous_files()
         init_args = dict(
             project=project_name,
+            entity=entity,
             name=experiment_name,
             config=self.config,
             tags=self.tags,
@@ -175,6 +149,12 @@ class ExperimentLogger:
             self._init_wandb(init_args)
 
     def _init_wandb(self, init_args: dict[str, Any]) -> None:
+        token = os.environ.get("WANDB_SERVICE", "")  # "<version>-<pid>-...": whose wandb-core
+        if token and token.split("-")[1:2] != [str(os.getpid())]:
+            # Another process's, inherited (a Ray worker starts with the driver's environment).
+            # This process's runs must not outlive it in that service (a killed trial's run
+            # would stay open there): wandb starts one of our own.
+            del os.environ["WANDB_SERVICE"]
         try:
             self.run = wandb.init(
                 mode=self.mode, dir=str(self.dir), reinit="create_new", **init_args
@@ -189,20 +169,36 @@ class ExperimentLogger:
         except Exception as error:  # wandb's failures must never stop training
             self._drop_wandb(error, "init")
 
-    def _continue_previous_files(self) -> None:
-        """Take up `_step` and elapsed time where the earlier files of this run id ended."""
-        earlier = find_run_files(self.dir / "wandb", self.run_id)
-        if not earlier:
-            return
+    def _take_up_earlier_attempts(self) -> None:
+        """Continue `_step` and the clock where the earlier attempts of this run id ended, and
+        keep their JSONL rows for `_catch_up`."""
+        self._earlier = jsonl_history(self.jsonl_path)
+        files = find_run_files(self.dir / "wandb", self.run_id) if self.mode != "disabled" else []
+        history: list[dict[str, Any]] = []
         try:
-            history = summarize_run(earlier).history
+            history = summarize_run(files).history if files else []
         except (OSError, WandbLogError) as error:
             log.warning("cannot read the earlier wandb files of run %s: %s", self.run_id, error)
-            return
         steps = [row["_step"] for row in history if "_step" in row]
         self._wandb_step = max(steps) + 1 if steps else 0
-        elapsed = [row["elapsed_s"] for row in history if "elapsed_s" in row]
-        self._clock_shift = elapsed[-1] if elapsed else 0.0
+        elapsed = [row["elapsed_s"] for row in [*history, *self._earlier] if "elapsed_s" in row]
+        self._clock_shift = max(elapsed, default=0.0)
+        self._lost = lost_rows(self._earlier, history)
+
+    def _catch_up(self, before: int | None) -> None:
+        """Before a resumed run's first new row (at step `before`; None: no later rows): count
+        the earlier rows below it towards the best validation loss, and replay into wandb those
+        that the earlier wandb files lost (see the module docstring)."""
+        kept = [row for row in self._earlier or [] if before is None or row["step"] < before]
+        lost = [row for row in self._lost if before is None or row["step"] < before]
+        self._earlier, self._lost = None, []
+        for row in kept:
+            self._track_best(row)
+        if self.run is not None and lost:
+            steps = [lost[0]["step"], lost[-1]["step"]]
+            self._record("replay", None, {"rows": len(lost), "steps": steps})
+            for row in lost:
+                self._wandb_log(row)
 
     def _drop_wandb(self, error: BaseException, during: str) -> None:
         """Warn once, abandon the wandb run, and keep the process able to start new runs."""
@@ -213,9 +209,9 @@ class ExperimentLogger:
         if run is not None:
             with contextlib.suppress(Exception):
                 run.finish(exit_code=1)
-        if isinstance(error, ConnectionError) or "Mailbox" in type(error).__name__:
-            # wandb's service process is gone: without a teardown every later init in this
-            # process (a reused Ray worker) would fail too.
+        if isinstance(error, SERVICE_LOST):
+            # Without a teardown every later init in this process (a reused Ray worker) would
+            # fail too.
             with contextlib.suppress(Exception):
                 wandb.teardown()
 
@@ -249,6 +245,8 @@ class ExperimentLogger:
 
     def _log_row(self, kind: str, row: dict[str, Any], step: int | None) -> dict[str, Any]:
         """Write one history row to the JSONL and to wandb: the one hot path."""
+        if self._earlier is not None:
+            self._catch_up(step)
         if step is not None:
             row["step"] = step
         row["elapsed_s"] = self._elapsed(row.get("elapsed_s"))
@@ -256,13 +254,20 @@ class ExperimentLogger:
             row["wallclock/train_loss"] = row["train/loss"]
         if "val/loss" in row:
             row["wallclock/val_loss"] = row["val/loss"]
-            if row["val/loss"] < self.best_val_loss:
-                self.best_val_loss, self.best_val_step = float(row["val/loss"]), step
+            self._track_best(row)
         row = self._record(kind, step, row)
-        if self.run is not None:
-            self._wandb(kind, self.run.log, row, step=self._wandb_step, commit=True)
-            self._wandb_step += 1
+        self._wandb_log(row)
         return row
+
+    def _track_best(self, row: Mapping[str, Any]) -> None:
+        if "val/loss" in row and row["val/loss"] < self.best_val_loss:
+            self.best_val_loss, self.best_val_step = float(row["val/loss"]), row.get("step")
+
+    def _wandb_log(self, row: dict[str, Any]) -> None:
+        """One history row to wandb, at the next of the logger's explicit wandb steps."""
+        if self.run is not None:
+            self._wandb("log", self.run.log, row, step=self._wandb_step, commit=True)
+            self._wandb_step += 1
 
     # --- the seed's API --------------------------------------------------------------------
 
@@ -373,14 +378,32 @@ class ExperimentLogger:
         columns = ["step", "prompt", "generated_text", "temperature", "top_p", "max_tokens"]
         row = self._record("text_generation", step, dict(zip(columns, values, strict=True)))
         self._generations.append(list(row.values()))
-        if self.run is not None:
-            table = wandb.Table(columns=columns, data=[list(r) for r in self._generations])
-            self._wandb_table("samples/text_generation", table, step)
+        self._wandb_table("samples/text_generation", columns, self._generations, step)
 
-    def _wandb_table(self, key: str, table: Any, step: int | None) -> None:
-        row = {key: table} if step is None else {key: table, "step": step}
-        self._wandb("table", self.run.log, row, step=self._wandb_step, commit=True)
-        self._wandb_step += 1
+    def log_table(
+        self,
+        key: str,
+        columns: Sequence[str],
+        rows: Iterable[Sequence[Any]],
+        step: int | None = None,
+    ) -> None:
+        """A table (e.g. a sweep's results) as a wandb Table under `key`; the latest logged
+        under a key is the one wandb shows. Columns may mix types and hold None."""
+        values = {"table": key, "columns": list(columns), "rows": [list(row) for row in rows]}
+        values = self._record("table", step, values)
+        self._wandb_table(key, values["columns"], values["rows"], step)
+
+    def _wandb_table(
+        self, key: str, columns: list[str], rows: list[list[Any]], step: int | None
+    ) -> None:
+        if self._earlier is not None:  # rows up to a table's step stay
+            self._catch_up(None if step is None else step + 1)
+        if self.run is None:
+            return
+        data = [list(row) for row in rows]
+        table = self._wandb("table", wandb.Table, columns, data, allow_mixed_types=True)
+        if table is not None:
+            self._wandb_log({key: table} if step is None else {key: table, "step": step})
 
     def log_hyperparameter_ablation(
         self,
@@ -396,35 +419,14 @@ class ExperimentLogger:
         seeds). Logs the table `ablation/<name>`, the deltas to the summary, and returns the
         rows. The relative delta is None where the baseline mean is 0.
         """
-        missing = sorted(set(baseline_metrics) ^ set(ablated_metrics))
-        if missing:
-            raise ValueError(
-                f"ablation {ablation_name!r}: {missing} not in both baseline and ablated"
-            )
-        rows = []
-        for metric in baseline_metrics:
-            base_mean, base_std = _mean_std(baseline_metrics[metric])
-            abl_mean, abl_std = _mean_std(ablated_metrics[metric])
-            delta = abl_mean - base_mean
-            rows.append(
-                {
-                    "ablation": ablation_name,
-                    "metric": metric,
-                    "baseline_mean": base_mean,
-                    "baseline_std": base_std,
-                    "ablated_mean": abl_mean,
-                    "ablated_std": abl_std,
-                    "abs_delta": delta,
-                    "delta_std": math.hypot(base_std, abl_std),
-                    "rel_delta": delta / abs(base_mean) if base_mean else None,
-                }
-            )
+        rows = ablation_rows(ablation_name, baseline_metrics, ablated_metrics)
         record = {"ablation": ablation_name, "config": ablation_config or {}, "rows": rows}
         config = self._record("ablation", step, record)["config"]
+        columns = list(rows[0]) if rows else ["ablation", "metric"]
+        self._wandb_table(
+            f"ablation/{ablation_name}", columns, [list(r.values()) for r in rows], step
+        )
         if self.run is not None:
-            columns = list(rows[0]) if rows else ["ablation", "metric"]
-            table = wandb.Table(columns=columns, data=[list(r.values()) for r in rows])
-            self._wandb_table(f"ablation/{ablation_name}", table, step)
             summary = {f"ablation/{ablation_name}/config": config}
             for r in rows:
                 summary[f"ablation/{ablation_name}/{r['metric']}/abs_delta"] = r["abs_delta"]
@@ -434,40 +436,18 @@ class ExperimentLogger:
 
     def log_model_info(self, model: Any) -> dict[str, Any]:
         """Parameter counts and the architecture, into the run's config under `model_info`."""
-        parameters = list(model.parameters())
-        info = {
-            "class": type(model).__name__,
-            "num_params": sum(p.numel() for p in parameters),
-            "num_trainable_params": sum(p.numel() for p in parameters if p.requires_grad),
-            "architecture": str(model),
-        }
-        self._update_config("model_info", info)
-        return info
+        return self._update_config("model_info", model_info(model))
 
     def log_system_info(self) -> dict[str, Any]:
         """Hardware and software versions, into the run's config under `system`."""
-        import torch
+        return self._update_config("system", system_info())
 
-        info: dict[str, Any] = {
-            "platform": platform.platform(),
-            "python": sys.version.split()[0],
-            "torch": torch.__version__,
-            "wandb": wandb.__version__,
-            "cpu_count": os.cpu_count(),
-            "memory_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
-            "cuda_available": torch.cuda.is_available(),
-        }
-        if torch.cuda.is_available():
-            info["cuda"] = torch.version.cuda
-            info["gpus"] = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
-        self._update_config("system", info)
-        return info
-
-    def _update_config(self, key: str, info: dict[str, Any]) -> None:
+    def _update_config(self, key: str, info: dict[str, Any]) -> dict[str, Any]:
         info = self._record(key, None, info)
         self.config[key] = info
         if self.run is not None:
             self._wandb("config", self.run.config.update, {key: info}, allow_val_change=True)
+        return info
 
     def set_summary(self, **values: Any) -> None:
         """Set run summary values (final and best metrics, the trial's final state)."""
@@ -494,6 +474,8 @@ class ExperimentLogger:
         """Write the best validation loss to the summary and close the run (once)."""
         if self.finished:
             return
+        if self._earlier is not None:
+            self._catch_up(None)
         if self.best_val_step is not None:
             self.set_summary(
                 **{"best/val_loss": self.best_val_loss, "best/val_step": self.best_val_step}
@@ -513,53 +495,3 @@ class ExperimentLogger:
 
     def __exit__(self, exc_type: Any, exc: Any, traceback: Any) -> None:
         self.finish(exit_code=0 if exc_type is None else 1)
-
-
-# --- convenience functions ------------------------------------------------------------------
-
-
-def log_experiment(
-    project_name: str,
-    experiment_name: str,
-    config: Mapping[str, Any] | None = None,
-    history: Iterable[Mapping[str, Any]] = (),
-    summary: Mapping[str, Any] | None = None,
-    **logger_args: Any,
-) -> str:
-    """Record a whole experiment at once (e.g. results from elsewhere); returns its run id.
-
-    `history` is a sequence of flat metric dicts as `log_metrics` takes them.
-    """
-    with ExperimentLogger(project_name, experiment_name, config, **logger_args) as logger:
-        for metrics in history:
-            logger.log_metrics(metrics)
-        logger.set_summary(**(summary or {}))
-        return logger.run_id
-
-
-def log_training_experiment(
-    config: Mapping[str, Any] | Any,
-    model: Any,
-    experiment_name: str | None = None,
-    tags: Iterable[str] | None = None,
-    project_name: str | None = None,
-    **logger_args: Any,
-) -> ExperimentLogger:
-    """Start the logger for a training run, with model and system info already logged.
-
-    Names not given come from the config's `logging` section (`project_name`,
-    `experiment_name`, `tags`, `notes`), as in the seed's `config_with_wandb.yaml`.
-    """
-    plain = sanitize(config)
-    settings = plain.get("logging", {}) if isinstance(plain, dict) else {}
-    logger_args.setdefault("notes", settings.get("notes"))
-    logger = ExperimentLogger(
-        project_name=project_name or settings.get("project_name", "orchestrate"),
-        experiment_name=experiment_name or settings.get("experiment_name", "training"),
-        config=plain,
-        tags=tags if tags is not None else settings.get("tags"),
-        **logger_args,
-    )
-    logger.log_model_info(model)
-    logger.log_system_info()
-    return logger

@@ -16,8 +16,6 @@ again and the latest wins, so W&B shows one summary run per sweep, always the la
 
 from __future__ import annotations
 
-import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +26,7 @@ from orchestrator import analysis, plots, store, summary
 from orchestrator.analysis import AblationGroup, Importance
 from orchestrator.display import format_params, format_seconds, format_value
 from orchestrator.experiment_log import ExperimentLogger, wandb_key
+from orchestrator.run_history import jsonl_history
 from orchestrator.spec import SweepSpec, load_spec
 
 REPORT_DIR = "report"
@@ -91,8 +90,6 @@ def write_report(
 
 def summary_run(info: dict[str, Any], spec: SweepSpec, run_dir: Path) -> ExperimentLogger:
     """The sweep's summary run, continued when it exists (see the module docstring)."""
-    if spec.wandb.entity:  # as the trials get it (the controller passes it in their env)
-        os.environ["WANDB_ENTITY"] = spec.wandb.entity
     name = info["name"]
     uid = info.get("uid") or name
     sweep = {k: info.get(k) for k in ("name", "method", "metric", "goal", "total", "spec_hash")}
@@ -107,18 +104,8 @@ def summary_run(info: dict[str, Any], spec: SweepSpec, run_dir: Path) -> Experim
         dir=run_dir,
         run_id=f"{uid}-summary",
         resume="allow",
+        entity=spec.wandb.entity,
     )
-
-
-def _log_table(logger: ExperimentLogger, key: str, columns: list[str], data: list[list]) -> None:
-    if logger.run is None:  # wandb disabled or failed: the report's files still have it all
-        return
-    import wandb
-
-    table = wandb.Table(columns=columns, data=data, allow_mixed_types=True)
-    # ExperimentLogger has no public table call besides text and ablation tables; its table
-    # helper keeps the run's explicit steps continuous across resumes.
-    logger._wandb_table(key, table, None)
 
 
 def log_results(logger: ExperimentLogger, records: list[dict[str, Any]], metric: str) -> None:
@@ -143,7 +130,7 @@ def log_results(logger: ExperimentLogger, records: list[dict[str, Any]], metric:
         ]
         for r in records
     ]
-    _log_table(logger, "results", columns, data)
+    logger.log_table("results", columns, data)
     counts: dict[str, int] = {}
     for record in records:
         counts[record["state"]] = counts.get(record["state"], 0) + 1
@@ -188,7 +175,7 @@ def log_importance(logger: ExperimentLogger, importance: Importance) -> None:
     if importance.skipped:
         logger.set_summary(importance_skipped=importance.skipped)
         return
-    _log_table(logger, "importance", ["parameter", "importance"], list(importance.values.items()))
+    logger.log_table("importance", ["parameter", "importance"], importance.values.items())
     logger.set_summary(importance=importance.values)
 
 
@@ -221,21 +208,10 @@ def trial_curves(
 
 
 def _jsonl_curve(run_dir: Path, run_id: str | None, key: str) -> tuple[list, list, list]:
-    path = run_dir / "logs" / f"{run_id}.jsonl"
-    steps, seconds, values = [], [], []
-    if not run_id or not path.exists():
-        return steps, seconds, values
-    for line in path.read_text().splitlines():
-        try:
-            entry = json.loads(line)
-        except json.JSONDecodeError:  # a line cut short by a killed worker
-            continue
-        row = entry.get("values")
-        if isinstance(row, dict) and key in row and entry.get("step") is not None:
-            steps.append(entry["step"])
-            seconds.append(row.get("elapsed_s"))
-            values.append(row[key])
-    return steps, seconds, values
+    """Steps, seconds and values of `key` in a trial's JSONL mirror, each step once."""
+    rows = jsonl_history(run_dir / "logs" / f"{run_id}.jsonl") if run_id else []
+    rows = [row for row in rows if key in row]
+    return [r["step"] for r in rows], [r.get("elapsed_s") for r in rows], [r[key] for r in rows]
 
 
 def draw(

@@ -158,6 +158,7 @@ class RunRecord:
     run_id: str
     name: str = ""
     project: str = ""
+    entity: str = ""
     group: str = ""
     job_type: str = ""
     notes: str = ""
@@ -209,6 +210,7 @@ def _apply(run: RunRecord, record: Record) -> None:
         r = record.run  # a resumed run's later files may leave fields empty: keep the earlier
         run.run_id = r.run_id
         run.name, run.project = r.display_name or run.name, r.project or run.project
+        run.entity = r.entity or run.entity
         run.group, run.job_type = r.run_group or run.group, r.job_type or run.job_type
         run.notes, run.tags = r.notes or run.notes, list(r.tags) or run.tags
         _apply_updates(run.config, r.config.update, r.config.remove)
@@ -250,7 +252,7 @@ def summarize_run(paths: str | Path | list[Path]) -> RunRecord:
     """One run read back from its `.wandb` file, or from all files of a resumed run.
 
     Several files are merged oldest first: config and summary updates apply in order, history
-    rows are concatenated, the exit code is the last file's.
+    rows are concatenated, the exit code is the last file's that holds any record.
     """
     files = [Path(paths)] if isinstance(paths, str | Path) else list(paths)
     if not files:
@@ -258,8 +260,10 @@ def summarize_run(paths: str | Path | list[Path]) -> RunRecord:
     files.sort(key=_start_time)
     run = RunRecord(run_id="", files=files)
     for path in files:
-        run.exit_code = None
-        for record in read_records(path):
+        records = list(read_records(path))
+        if records:  # a killed run's file may hold no record: it says nothing (sorted last)
+            run.exit_code = None
+        for record in records:
             _apply(run, record)
     run.config.pop("_wandb", None)
     return run

@@ -1,0 +1,185 @@
+"""The parts of experiment logging that need no open run; `orchestrator.experiment_log`
+exports them all.
+
+Which wandb mode a run gets (online only where an API key is configured) and its id; the
+model, system and ablation figures that ExperimentLogger records (`log_model_info`,
+`log_system_info`, `log_hyperparameter_ablation`); and the seed's one-call convenience
+functions `log_experiment` and `log_training_experiment`.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import platform
+import re
+import secrets
+import string
+import sys
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlparse
+
+from orchestrator.redact import sanitize
+
+if TYPE_CHECKING:
+    from orchestrator.experiment_log import ExperimentLogger
+
+MODES = ("online", "offline", "disabled")
+
+
+def api_key_configured() -> bool:
+    """Whether wandb would find an API key: `WANDB_API_KEY`, or a netrc entry for its host.
+
+    Only the presence of the key is checked; its value is never kept.
+    """
+    if os.environ.get("WANDB_API_KEY"):
+        return True
+    host = urlparse(os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai")).hostname or ""
+    netrc = Path(os.environ.get("NETRC") or Path.home() / ".netrc")
+    try:
+        text = netrc.read_text()
+    except OSError:
+        return False
+    return re.search(rf"(^|\s)machine\s+{re.escape(host)}(\s|$)", text) is not None
+
+
+def resolve_mode(mode: str | None = None) -> str:
+    """The wandb mode to use: `mode`, else `WANDB_MODE`, else online only with an API key."""
+    chosen = mode or os.environ.get("WANDB_MODE") or ""
+    if not chosen:
+        chosen = "online" if api_key_configured() else "offline"
+    chosen = {"dryrun": "offline", "run": "online"}.get(chosen, chosen)
+    if chosen not in MODES:
+        raise ValueError(f"wandb mode {chosen!r} is not one of {', '.join(MODES)}")
+    return chosen
+
+
+def new_run_id() -> str:
+    """A fresh run id in wandb's style: 8 lowercase letters and digits."""
+    return "".join(secrets.choice(string.ascii_lowercase + string.digits) for _ in range(8))
+
+
+def model_info(model: Any) -> dict[str, Any]:
+    """A torch module's class, parameter counts (all and trainable) and architecture."""
+    parameters = list(model.parameters())
+    return {
+        "class": type(model).__name__,
+        "num_params": sum(p.numel() for p in parameters),
+        "num_trainable_params": sum(p.numel() for p in parameters if p.requires_grad),
+        "architecture": str(model),
+    }
+
+
+def system_info() -> dict[str, Any]:
+    """This machine's hardware and the versions of Python, torch and wandb."""
+    import torch
+    import wandb
+
+    info: dict[str, Any] = {
+        "platform": platform.platform(),
+        "python": sys.version.split()[0],
+        "torch": torch.__version__,
+        "wandb": wandb.__version__,
+        "cpu_count": os.cpu_count(),
+        "memory_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
+        "cuda_available": torch.cuda.is_available(),
+    }
+    if torch.cuda.is_available():
+        info["cuda"] = torch.version.cuda
+        info["gpus"] = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+    return info
+
+
+def ablation_rows(
+    ablation_name: str, baseline_metrics: Mapping[str, Any], ablated_metrics: Mapping[str, Any]
+) -> list[dict[str, Any]]:
+    """Baseline against ablated, one row per metric: means, stds, absolute and relative deltas.
+
+    Each metric is a number, a `(mean, std)` pair or a dict with `mean` and `std` (across
+    seeds). The relative delta is None where the baseline mean is 0.
+    """
+    missing = sorted(set(baseline_metrics) ^ set(ablated_metrics))
+    if missing:
+        raise ValueError(f"ablation {ablation_name!r}: {missing} not in both baseline and ablated")
+    rows = []
+    for metric in baseline_metrics:
+        base_mean, base_std = _mean_std(baseline_metrics[metric])
+        abl_mean, abl_std = _mean_std(ablated_metrics[metric])
+        delta = abl_mean - base_mean
+        rows.append(
+            {
+                "ablation": ablation_name,
+                "metric": metric,
+                "baseline_mean": base_mean,
+                "baseline_std": base_std,
+                "ablated_mean": abl_mean,
+                "ablated_std": abl_std,
+                "abs_delta": delta,
+                "delta_std": math.hypot(base_std, abl_std),
+                "rel_delta": delta / abs(base_mean) if base_mean else None,
+            }
+        )
+    return rows
+
+
+def _mean_std(value: Any) -> tuple[float, float]:
+    """A metric given as a number, a (mean, std) pair, or a dict with `mean` and `std`."""
+    if isinstance(value, Mapping):
+        return float(value["mean"]), float(value.get("std", 0.0))
+    if isinstance(value, list | tuple):
+        mean, std = value
+        return float(mean), float(std)
+    return float(value), 0.0
+
+
+def log_experiment(
+    project_name: str,
+    experiment_name: str,
+    config: Mapping[str, Any] | None = None,
+    history: Iterable[Mapping[str, Any]] = (),
+    summary: Mapping[str, Any] | None = None,
+    **logger_args: Any,
+) -> str:
+    """Record a whole experiment at once (e.g. results from elsewhere); returns its run id.
+
+    `history` is a sequence of flat metric dicts as `log_metrics` takes them.
+    """
+    from orchestrator.experiment_log import ExperimentLogger  # which imports this module
+
+    with ExperimentLogger(project_name, experiment_name, config, **logger_args) as logger:
+        for metrics in history:
+            logger.log_metrics(metrics)
+        logger.set_summary(**(summary or {}))
+        return logger.run_id
+
+
+def log_training_experiment(
+    config: Mapping[str, Any] | Any,
+    model: Any,
+    experiment_name: str | None = None,
+    tags: Iterable[str] | None = None,
+    project_name: str | None = None,
+    **logger_args: Any,
+) -> ExperimentLogger:
+    """Start the logger for a training run, with model and system info already logged.
+
+    Names not given come from the config's `logging` section (`project_name`,
+    `experiment_name`, `tags`, `notes`), as in the seed's `config_with_wandb.yaml`.
+    """
+    from orchestrator.experiment_log import ExperimentLogger  # which imports this module
+
+    plain = sanitize(config)
+    settings = plain.get("logging", {}) if isinstance(plain, dict) else {}
+    logger_args.setdefault("notes", settings.get("notes"))
+    logger = ExperimentLogger(
+        project_name=project_name or settings.get("project_name", "orchestrate"),
+        experiment_name=experiment_name or settings.get("experiment_name", "training"),
+        config=plain,
+        tags=tags if tags is not None else settings.get("tags"),
+        **logger_args,
+    )
+    logger.log_model_info(model)
+    logger.log_system_info()
+    return logger
