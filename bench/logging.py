@@ -1,125 +1,136 @@
 """Cost of experiment logging: trainer tokens/s with the ExperimentLogger on, against off.
 
-Three arms on the `tiny` preset, in this process, their order rotated every repetition so
-that drift in the machine's load falls on all of them: no logger at all (the reference), the
-logger with wandb `disabled` (JSONL mirror only), and with wandb `offline` (JSONL + a real
-offline run). Each run's figure is trained tokens / training seconds (`train()`'s own
-`tokens` and `elapsed_s`, which include every `report` call); the table shows medians and
-bests. Measured at the preset's `log_every` and at `log_every=1` (one `wandb.log` per
-optimizer step, the worst case). On a shared machine the A/B ratio is noisy, so the same
-runs also give the in-run cost: seconds spent inside `report` / training seconds.
-Target: offline logging costs under 2% of tokens/s.
+Short runs of the `tiny` preset in this process, in pairs: logging off (`report` does
+nothing) and the logger with wandb `offline` (its JSONL mirror + a real offline run), the
+order alternating from pair to pair. A run is measured between its first and last report, so
+set-up, the final evaluation and the logger's init and finish are left out and every
+`report` call in between counts. Each pair gives a ratio (its two runs are neighbours in
+time); the median over the pairs is printed against the target: logging costs under 2%.
 
-    .venv/bin/python bench/logging.py [--steps 40] [--repeats 5]
+Two figures, each from its own pairs. Tokens per CPU second on one torch thread, counting this
+process's CPU (all its threads, wandb's included) and its wandb-core's: CPU seconds on one
+thread barely move on a busy machine, and none of the logger's work can hide on an idle core.
+And tokens per wall-clock second on the default threads, the trainer's real speed: on a quiet
+machine its pairs agree within 1%, on a shared 2-core machine they were seen from 0.07 to 2.6
+(the spread is printed), so read the CPU figure there. Measured at the preset's `log_every`
+and at `log_every=1` (one `wandb.log` per optimizer step, the worst case); last, the cost of
+one `log_metrics` call per wandb mode.
+
+    python -m bench.logging [--steps 60] [--pairs 5]
 """
 
 from __future__ import annotations
 
+import argparse
+import contextlib
 import os
-import sys
+import statistics
+import tempfile
+import time
 from pathlib import Path
+from typing import Any
 
-# Python puts this script's folder first on sys.path, where this file's name would shadow the
-# standard library's `logging` (and bench/trainer.py the `trainer` package): drop it.
-_HERE = Path(__file__).resolve().parent
-sys.path = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
-os.environ.setdefault("WANDB_MODE", "offline")
-os.environ.setdefault("WANDB_SILENT", "true")
+import torch
 
-import argparse  # noqa: E402
-import statistics  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
+from orchestrator.experiment_log import ExperimentLogger
+from trainer.config import load_config
+from trainer.train import train
 
-from orchestrator.experiment_log import ExperimentLogger  # noqa: E402
-from trainer.config import load_config  # noqa: E402
-from trainer.train import train  # noqa: E402
-
-ARMS = ("no logger", "logger disabled", "logger offline")
+TARGET = 0.02  # the largest acceptable loss of tokens/s
 
 
-def one_run(arm: str, overrides: dict, workdir: Path) -> tuple[float, float, float]:
-    """One training run: its tokens/s, the fraction of its time spent inside `report`, and
-    the logger's set-up + finish seconds."""
+def cpu_seconds() -> float:
+    """CPU seconds used so far by this process (all threads) and its wandb-core service."""
+    total = time.process_time()
+    for children in Path("/proc/self/task").glob("*/children"):
+        for pid in children.read_text().split():
+            with contextlib.suppress(OSError):
+                if Path(f"/proc/{pid}/comm").read_text().strip() == "wandb-core":
+                    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                    total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def one_run(logged: bool, overrides: dict[str, Any], workdir: Path) -> tuple[float, float]:
+    """One training run: tokens per wall-clock second and per CPU second between its first
+    and last report."""
     config = load_config("tiny", overrides)
-    if arm == "no logger":
-        result = train(config)
-        return result["tokens"] / result["elapsed_s"], 0.0, 0.0
-    began = time.perf_counter()
-    logger = ExperimentLogger(
-        "bench-logging",
-        f"{arm}-{overrides['train.log_every']}",
-        config=config,
-        mode=arm.removeprefix("logger "),
-        dir=workdir,
-    )
-    setup = time.perf_counter() - began
-    in_report = 0.0
+    logger = None
+    if logged:
+        logger = ExperimentLogger("bench-logging", "on", config=config, mode="offline", dir=workdir)
+    reports: list[dict[str, Any]] = []
+    cpu: list[float] = []
 
-    def report(metrics: dict) -> None:
-        nonlocal in_report
-        began = time.perf_counter()
-        logger.log_metrics(metrics)
-        in_report += time.perf_counter() - began
+    def report(metrics: dict[str, Any]) -> None:
+        cpu.append(cpu_seconds() if not cpu else time.process_time())
+        reports.append(metrics)
+        if logger is not None:
+            logger.log_metrics(metrics)
 
-    result = train(config, report=report)
-    began = time.perf_counter()
-    logger.finish()
-    speed = result["tokens"] / result["elapsed_s"]
-    return speed, in_report / result["elapsed_s"], setup + time.perf_counter() - began
+    train(config, report=report)
+    cpu[-1] += cpu_seconds() - time.process_time()  # wandb-core's part, up to now
+    if logger is not None:
+        logger.finish()
+    tokens = reports[-1]["tokens"] - reports[0]["tokens"]
+    wall_s = reports[-1]["elapsed_s"] - reports[0]["elapsed_s"]
+    return tokens / wall_s, tokens / (cpu[-1] - cpu[0])
 
 
-def cost_per_report(calls: int, workdir: Path) -> dict[str, float]:
+def compare(log_every: int, steps: int, pairs: int, workdir: Path) -> None:
+    """Print the median ratios, logger on to off, at one `log_every`."""
+    overrides = {"train.max_steps": steps, "train.log_every": log_every}
+    overrides |= {"train.eval_every": steps, "train.eval_batches": 1, "train.sample_tokens": 0}
+    threads = torch.get_num_threads()
+    print(f"\nlog_every={log_every}: {pairs} pairs of {steps}-step runs")
+    for label, num_threads, figure in (("CPU", 1, 1), ("wall", threads, 0)):
+        torch.set_num_threads(num_threads)
+        ratios, speeds = [], []
+        for pair in range(pairs):
+            speed = {}
+            for logged in (pair % 2 == 1, pair % 2 == 0):  # off first, then on first, ...
+                speed[logged] = one_run(logged, overrides, workdir)[figure]
+            ratios.append(speed[True] / speed[False])
+            speeds.append(speed[False])
+        ratio = statistics.median(ratios)
+        verdict = "within" if 1 - ratio < TARGET else "OVER"
+        print(
+            f"  {label:4s} ({num_threads} thread{'s' * (num_threads > 1)}): "
+            f"off {statistics.median(speeds):6.0f} tokens/s, on/off {ratio:.3f} "
+            f"(pairs {min(ratios):.3f}..{max(ratios):.3f}), cost {1 - ratio:+.1%}: "
+            f"{verdict} the {TARGET:.0%} target"
+        )
+    torch.set_num_threads(threads)
+
+
+def cost_per_call(calls: int, workdir: Path) -> str:
     """Microseconds per `log_metrics` call with a trainer-shaped report, per mode."""
     report = {"step": 0, "tokens": 0, "elapsed_s": 0.0, "train_loss": 3.0, "lr": 1e-3}
     report |= {"grad_norm": 0.5, "step_time_s": 0.05, "tokens_per_s": 1e4, "memory_mb": 100.0}
-    costs = {}
+    costs = []
     for mode in ("disabled", "offline"):
         with ExperimentLogger("bench-logging", f"calls-{mode}", mode=mode, dir=workdir) as logger:
             began = time.perf_counter()
             for step in range(calls):
                 logger.log_metrics(report | {"step": step, "elapsed_s": step * 0.01})
-            costs[mode] = (time.perf_counter() - began) / calls * 1e6
-    return costs
+            costs.append(f"{mode} {(time.perf_counter() - began) / calls * 1e6:.0f} us")
+    return ", ".join(costs)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=40)
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--steps", type=int, default=60, help="optimizer steps per run")
+    parser.add_argument("--pairs", type=int, default=5, help="on/off pairs per figure")
     args = parser.parse_args()
-    workdir = Path(tempfile.mkdtemp(prefix="bench-logging-"))
-    preset_log_every = load_config("tiny").train.log_every
-
-    train(load_config("tiny", {"train.max_steps": 5}))  # warm-up: data cache, kernels
-    for log_every in (preset_log_every, 1):
-        overrides = {"train.max_steps": args.steps, "train.log_every": log_every}
-        overrides["train.eval_every"] = args.steps
-        speeds: dict[str, list[float]] = {arm: [] for arm in ARMS}
-        in_report: dict[str, list[float]] = {arm: [] for arm in ARMS}
-        overheads: list[float] = []
-        for repeat in range(args.repeats):
-            for i in range(len(ARMS)):
-                arm = ARMS[(i + repeat) % len(ARMS)]
-                speed, fraction, overhead = one_run(arm, overrides, workdir)
-                speeds[arm].append(speed)
-                in_report[arm].append(fraction)
-                if arm == "logger offline":
-                    overheads.append(overhead)
-        reference, best_reference = statistics.median(speeds["no logger"]), max(speeds["no logger"])
-        print(f"\nlog_every={log_every}, {args.steps} steps, {args.repeats} runs per arm:")
-        for arm in ARMS:
-            median, best = statistics.median(speeds[arm]), max(speeds[arm])
-            print(
-                f"  {arm:16s} median {median:7.0f} tokens/s (ratio {median / reference:.3f}), "
-                f"best {best:7.0f} (ratio {best / best_reference:.3f}), "
-                f"time in report {statistics.median(in_report[arm]):.2%}"
-            )
-        print(f"  offline logger init + finish: {statistics.median(overheads):.2f} s per run")
-    costs = cost_per_report(2000, workdir)
-    per_call = ", ".join(f"{mode} {us:.0f} us" for mode, us in costs.items())
-    print(f"\nper report, 2000 log_metrics calls: {per_call}")
-    print(f"(runs and JSONL under {workdir})")
+    os.environ.setdefault("WANDB_MODE", "offline")
+    os.environ.setdefault("WANDB_SILENT", "true")
+    began = time.perf_counter()
+    print(f"load average at start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    with tempfile.TemporaryDirectory(prefix="bench-logging-") as workdir:
+        train(load_config("tiny", {"train.max_steps": 5}))  # warm-up: data cache, kernels
+        for log_every in (load_config("tiny").train.log_every, 1):
+            compare(log_every, args.steps, args.pairs, Path(workdir))
+        print(f"\nper log_metrics call (2000 calls): {cost_per_call(2000, Path(workdir))}")
+    print(f"({time.perf_counter() - began:.0f} s)")
 
 
 if __name__ == "__main__":
