@@ -186,9 +186,9 @@ class ExperimentLogger:
         self._lost = lost_rows(self._earlier, history)
 
     def _catch_up(self, before: int | None) -> None:
-        """Before a resumed run's first new row (at step `before`; None: no later rows): count
-        the earlier rows below it towards the best validation loss, and replay into wandb those
-        that the earlier wandb files lost (see the module docstring)."""
+        """Before a resumed run's first new row, at step `before` (None: at finish, or a row
+        without a step): count the earlier rows below it towards the best validation loss, and
+        replay into wandb those of them that the earlier wandb files lost (module docstring)."""
         kept = [row for row in self._earlier or [] if before is None or row["step"] < before]
         lost = [row for row in self._lost if before is None or row["step"] < before]
         self._earlier, self._lost = None, []
