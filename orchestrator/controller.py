@@ -359,8 +359,6 @@ class Controller:
         if request.wandb and adopted and attrs.get("wandb_run_id"):
             request.wandb |= {"run_id": attrs["wandb_run_id"]}  # the run goes on
             request.wandb["dir"] = str(Path(attrs.get("wandb_dir", request.wandb["dir"])).parent)
-        if request.wandb and self.spec.wandb.entity:
-            request.env["WANDB_ENTITY"] = self.spec.wandb.entity
         if self.script:  # its own wandb.init() opens the run request.wandb describes
             request.command = script_program.command_template(self.spec.command)
             request.spec_dir = self.spec_dir

@@ -160,7 +160,10 @@ def script_env(
     request: Any, param_path: Path, base: dict[str, str] | None = None
 ) -> dict[str, str]:
     """The script's environment: the worker's, less any agent leftovers, plus the run's."""
-    env = {k: v for k, v in (base or os.environ).items() if k not in AGENT_ENV}
+    # A wandb service token names the worker's (or its parent's) wandb-core: the script
+    # starts its own, as under `wandb agent`.
+    dropped = (*AGENT_ENV, "WANDB_SERVICE")
+    env = {k: v for k, v in (base or os.environ).items() if k not in dropped}
     env |= request.env
     env |= {
         "WANDB_SWEEP_PARAM_PATH": str(param_path),
@@ -176,6 +179,7 @@ def script_env(
         "WANDB_RESUME": "allow" if options.get("run_id") else None,
         "WANDB_DIR": options.get("dir"),
         "WANDB_PROJECT": options.get("project_name"),
+        "WANDB_ENTITY": options.get("entity"),
         "WANDB_NAME": options.get("experiment_name"),
         "WANDB_RUN_GROUP": options.get("group"),
         "WANDB_TAGS": ",".join(options.get("tags") or []) or None,
