@@ -8,13 +8,10 @@ their checkpoints, as the same Optuna trials, so no point of the plan runs twice
 
 from __future__ import annotations
 
-import fcntl
 import functools
 import math
 import os
-import secrets
 import signal
-import socket
 import threading
 import time
 import traceback
@@ -26,9 +23,8 @@ import optuna
 import ray
 from optuna.trial import TrialState
 
-from orchestrator import owners, script_program, space, store
+from orchestrator import owners, script_program, space, store, sweep_setup, trial_run
 from orchestrator.display import Display, PlainDisplay, TrialView
-from orchestrator.errors import UserError
 from orchestrator.spec import SweepSpec
 from orchestrator.worker import STOP_FILE, TrialRequest, run_trial
 
@@ -92,8 +88,6 @@ class Controller:
         self.distributions = store.distributions_for_plan([p.params for p in self.plan])
         self.stop_requests = 0
         self.target_reached = False
-        self._lock_file = None
-        self.constant_keys = {k for k, p in spec.parameters.items() if p.is_constant}
         self.spec_dir = str(Path(spec.path).resolve().parent)
         if Path(self.spec_dir) == self.run_dir:  # resumed from the spec's copy: the original's
             self.spec_dir = str(Path(store.read_sweep_file(self.run_dir)["spec_path"]).parent)
@@ -106,14 +100,16 @@ class Controller:
     def run(self) -> SweepOutcome:
         """Run the sweep; return when every trial has ended or the user stopped it."""
         script_program.check_program(self.spec, self.spec_dir)
-        self._acquire_lock()
-        started_ray = self._start_ray()
+        lock = sweep_setup.acquire_lock(self.run_dir)
+        started_ray = sweep_setup.start_ray(self.address, self.num_cpus, self.num_gpus)
         in_main_thread = threading.current_thread() is threading.main_thread()
         if in_main_thread:  # Python takes signals only there; a service calls request_stop()
             previous = signal.signal(signal.SIGINT, self._on_sigint)
         try:
-            self.study = self._open_study()
-            self.capacity = self._capacity()
+            self.study, self.uid = sweep_setup.open_study(
+                self.spec, self.run_dir, self.plan, self.overrides, self._total()
+            )
+            self._check_capacity()
             done = sum(  # the sweep's own: an attached study's other trials do not count
                 1
                 for t in self.study.get_trials(deepcopy=False)
@@ -130,133 +126,18 @@ class Controller:
                 signal.signal(signal.SIGINT, previous)
             if started_ray:
                 ray.shutdown()
-            self._release_lock()
+            sweep_setup.release_lock(lock)
         counts: dict[str, int] = {}
         for row in store.trial_rows(self.study, self.goal):
             counts[row.state] = counts.get(row.state, 0) + 1
         return SweepOutcome(self.run_dir, counts, interrupted=self.stop_requests > 0)
 
-    def _acquire_lock(self) -> None:
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        lock_path = self.run_dir / "controller.lock"
-        handle = open(lock_path, "a+")  # noqa: SIM115 (held for the controller's lifetime)
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            pid = handle.read().strip() or "?"
-            handle.close()
-            raise UserError(
-                f"{self.run_dir}: another orchestrate (pid {pid}) is running this sweep; "
-                f"watch it with `orchestrate status {self.run_dir}`"
-            ) from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(str(os.getpid()))
-        handle.flush()
-        self._lock_file = handle
-
-    def _release_lock(self) -> None:
-        if self._lock_file is not None:
-            fcntl.flock(self._lock_file, fcntl.LOCK_UN)
-            self._lock_file.close()
-            self._lock_file = None
-
-    def _start_ray(self) -> bool:
-        if ray.is_initialized():
-            return False
-        address = self.address or os.environ.get("RAY_ADDRESS")
-        kwargs: dict[str, Any] = {"log_to_driver": False, "configure_logging": False}
-        if address:
-            _check_reachable(address)
-            try:
-                ray.init(address=address, **kwargs)
-            except (ConnectionError, RuntimeError, ValueError) as error:
-                reason = str(error).splitlines()[0] if str(error) else type(error).__name__
-                raise UserError(f"cannot join the Ray cluster at {address}: {reason}") from None
-        else:
-            ray.init(
-                num_cpus=self.num_cpus if self.num_cpus is not None else os.cpu_count(),
-                num_gpus=self.num_gpus,
-                include_dashboard=False,
-                **kwargs,
-            )
-        return True
-
-    def _open_study(self) -> optuna.Study:
-        spec = self.spec
-        plan_signature = [[p.params, p.seed, p.ablation] for p in self.plan]
-        sweep_file = self.run_dir / store.SWEEP_FILE
-        known: dict[str, Any] = {}
-        if sweep_file.exists():
-            known = store.read_sweep_file(self.run_dir)
-            if known.get("plan") not in (None, store_json(plan_signature)):
-                raise UserError(
-                    f"{spec.path}: the plan differs from the one {self.run_dir} was started "
-                    f"with; give the sweep a new `name:` or delete {self.run_dir}"
-                )
-        self.uid = known.get("uid") or secrets.token_hex(4)  # makes wandb run ids unique
-        study_name = spec.study_name or spec.name
-        storage = store.open_storage(spec.storage, self.run_dir)
-        study = optuna.create_study(
-            storage=storage,
-            study_name=study_name,
-            direction="maximize" if self.goal == "maximize" else "minimize",
-            sampler=space.make_sampler(spec),
-            pruner=space.make_pruner(spec),
-            load_if_exists=True,
-        )
-        problem = store.attach_problem(study, self.goal, [p.params for p in self.plan])
-        if problem:
-            raise UserError(f"{spec.path}: study {study_name!r} {problem}")
-        spec_copy = self.run_dir / "spec.yaml"
-        if not spec_copy.exists():
-            spec_copy.write_text(Path(spec.path).read_text())
-        store.write_sweep_file(
-            self.run_dir,
-            {
-                "name": spec.name,
-                "method": spec.method,
-                "metric": self.metric,
-                "goal": self.goal,
-                "spec_path": str(Path(spec.path).resolve()),
-                "spec_copy": str(spec_copy),
-                "overrides": self.overrides,
-                "storage": store.storage_label(spec.storage, self.run_dir),
-                "study_name": study_name,
-                "run_dir": str(self.run_dir),
-                "plan": store_json(plan_signature),
-                "total": self._total(),
-                "spec_hash": spec.spec_hash,
-                "uid": self.uid,
-            },
-        )
-        store.enqueue_plan(study, [p.params for p in self.plan])
-        return study
-
     def _total(self) -> int | None:
         return len(self.plan) if self.plan else self.spec.run_cap
 
-    def _capacity(self) -> int:
-        """How many trials to keep in flight: as many as the cluster's resources fit, plus one
-        queued in Ray so a freed slot starts the next trial at once (Ray holds it until then);
-        exactly `max_concurrent` when that is the tighter limit (Ray cannot enforce it)."""
+    def _check_capacity(self) -> None:
+        self.capacity = sweep_setup.capacity(self.spec)
         self.capacity_checked = time.monotonic()
-        resources = ray.cluster_resources()
-        need = self.spec.resources
-        fits = [math.floor(resources.get("CPU", 0) / need.cpus + 1e-9)] if need.cpus else []
-        if need.gpus:
-            fits.append(math.floor(resources.get("GPU", 0) / need.gpus + 1e-9))
-        capacity = min(fits) if fits else 1
-        if capacity < 1:
-            raise UserError(
-                f"{self.spec.path}: resources: a trial needs {need.cpus} cpus and {need.gpus} "
-                f"gpus, but the cluster has {resources.get('CPU', 0)} cpus and "
-                f"{resources.get('GPU', 0)} gpus"
-            )
-        if self.spec.max_concurrent and self.spec.max_concurrent <= capacity:
-            return self.spec.max_concurrent
-        return capacity + 1
 
     # ---------------------------------------------------------------- the loop
 
@@ -266,7 +147,7 @@ class Controller:
         orphans = owners.adopt(self.study, self.watch, self.me, self.capacity)
         while True:
             if time.monotonic() - self.capacity_checked > CAPACITY_SECONDS:
-                self.capacity = self._capacity()  # nodes join and leave
+                self._check_capacity()  # nodes join and leave
             if time.monotonic() - self.beat_at > owners.HEARTBEAT_SECONDS:
                 self._heartbeat()
                 if not orphans and not self.stop_requests:
@@ -355,7 +236,10 @@ class Controller:
             checkpoint_dir=str(checkpoint_dir),
             python_path=self.python_path,
         )
-        request.wandb = self._wandb_options(trial.number, params, index)
+        planned = self.plan[index] if index is not None else None
+        request.wandb = trial_run.run_options(
+            self.spec, self.run_dir, self.uid, trial.number, params, planned
+        )
         if request.wandb and adopted and attrs.get("wandb_run_id"):
             request.wandb |= {"run_id": attrs["wandb_run_id"]}  # the run goes on
             request.wandb["dir"] = str(Path(attrs.get("wandb_dir", request.wandb["dir"])).parent)
@@ -372,45 +256,6 @@ class Controller:
             trial.set_user_attr("status_detail", None)
         view = TrialView(trial.number, params, state="queued")
         self._submit(ActiveTrial(trial, request, view, retries=int(attrs.get("retries", 0))))
-
-    def _wandb_options(
-        self, number: int, params: dict[str, Any], index: int | None
-    ) -> dict[str, Any] | None:
-        """The trial's wandb run: named, grouped and tagged so a sweep reads as one."""
-        spec = self.spec
-        planned = self.plan[index] if index is not None else None
-        ablation = planned.ablation if planned else None
-        seed = planned.seed if planned else spec.seeds[0]
-        varying = {k: v for k, v in params.items() if k not in self.constant_keys}
-        short = ablation or ",".join(
-            f"{k.rsplit('.', 1)[-1]}={_short(v)}" for k, v in varying.items()
-        )
-        if ablation and len(spec.seeds) > 1:
-            short += f",seed={seed}"
-        tags = [spec.name, spec.method, *spec.wandb.tags]
-        tags += [ablation] if ablation else [f"{k}={_short(v)}" for k, v in varying.items()]
-        return {
-            "project_name": spec.wandb.project or "orchestrate",
-            "entity": spec.wandb.entity,
-            "experiment_name": f"{spec.name}-{number}-{short}"[:128].rstrip("-"),
-            "tags": list(dict.fromkeys(t[:64] for t in tags if t)),
-            "group": spec.wandb.group or spec.name,
-            "job_type": "trial",
-            "mode": spec.wandb.mode,
-            "dir": str(self.run_dir),
-            "run_id": f"{self.uid}-{number:04d}",
-            "config": {
-                "sweep": {
-                    "name": spec.name,
-                    "method": spec.method,
-                    "trial": number,
-                    "seed": seed,
-                    "ablation": ablation,
-                    "spec_hash": spec.spec_hash,
-                },
-                "params": params,
-            },
-        }
 
     def _submit(self, active: ActiveTrial) -> None:
         options: dict[str, Any] = {"num_cpus": self.spec.resources.cpus, "max_retries": 0}
@@ -606,28 +451,6 @@ class Controller:
 def remote_run_trial() -> Any:
     """The worker's Ray task, made once: Ray exports a remote function each time one is made."""
     return ray.remote(run_trial)
-
-
-def _check_reachable(address: str) -> None:
-    """Fail in seconds, not minutes (Ray retries a dead address for long), on a host:port
-    nobody listens on. Other address forms (auto, ray://...) are left to Ray."""
-    host, _, port = address.rpartition(":")
-    if not host or not port.isdigit() or "/" in host:
-        return
-    try:
-        socket.create_connection((host, int(port)), timeout=5).close()
-    except OSError as error:
-        raise UserError(f"cannot join the Ray cluster at {address}: {error}") from None
-
-
-def _short(value: Any) -> str:
-    return f"{value:.3g}" if isinstance(value, float) else str(value)
-
-
-def store_json(value: Any) -> str:
-    import json
-
-    return json.dumps(value, sort_keys=True, default=str)
 
 
 def _reason(error: BaseException | None) -> str:

@@ -1,0 +1,171 @@
+"""What a controller sets up before its loop: the sweep directory's lock, Ray, the study
+(with `sweep.json` saying how to reopen it), and how many trials fit on the cluster."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import math
+import os
+import secrets
+import socket
+from pathlib import Path
+from typing import Any, TextIO
+
+import optuna
+import ray
+
+from orchestrator import space, store
+from orchestrator.errors import UserError
+from orchestrator.space import PlannedTrial
+from orchestrator.spec import SweepSpec
+
+
+def acquire_lock(run_dir: Path) -> TextIO:
+    """Take the sweep directory's controller lock (an flock: released when the process dies,
+    however it dies); another live controller there is a clear error."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    handle = open(run_dir / "controller.lock", "a+")  # noqa: SIM115 (held while the sweep runs)
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        pid = handle.read().strip() or "?"
+        handle.close()
+        raise UserError(
+            f"{run_dir}: another orchestrate (pid {pid}) is running this sweep; "
+            f"watch it with `orchestrate status {run_dir}`"
+        ) from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(str(os.getpid()))
+    handle.flush()
+    return handle
+
+
+def release_lock(handle: TextIO) -> None:
+    fcntl.flock(handle, fcntl.LOCK_UN)
+    handle.close()
+
+
+def start_ray(address: str | None, num_cpus: float | None, num_gpus: float | None) -> bool:
+    """Join the cluster at `address` (or $RAY_ADDRESS), else start a local Ray with this
+    machine's CPUs. Returns whether we started it (and so shut it down after)."""
+    if ray.is_initialized():
+        return False
+    address = address or os.environ.get("RAY_ADDRESS")
+    kwargs: dict[str, Any] = {"log_to_driver": False, "configure_logging": False}
+    if address:
+        check_reachable(address)
+        try:
+            ray.init(address=address, **kwargs)
+        except (ConnectionError, RuntimeError, ValueError) as error:
+            reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+            raise UserError(f"cannot join the Ray cluster at {address}: {reason}") from None
+    else:
+        ray.init(
+            num_cpus=num_cpus if num_cpus is not None else os.cpu_count(),
+            num_gpus=num_gpus,
+            include_dashboard=False,
+            **kwargs,
+        )
+    return True
+
+
+def open_study(
+    spec: SweepSpec,
+    run_dir: Path,
+    plan: list[PlannedTrial],
+    overrides: list[str],
+    total: int | None,
+) -> tuple[optuna.Study, str]:
+    """Create or load the sweep's study, record how to reopen it (`sweep.json`, a copy of
+    the spec), and enqueue the plan's points not yet in it. Returns the study and the
+    sweep's uid (it makes wandb run ids unique)."""
+    metric = spec.metric.name if spec.metric else None
+    goal = spec.metric.goal if spec.metric else "minimize"
+    plan_signature = [[p.params, p.seed, p.ablation] for p in plan]
+    sweep_file = run_dir / store.SWEEP_FILE
+    known: dict[str, Any] = {}
+    if sweep_file.exists():
+        known = store.read_sweep_file(run_dir)
+        if known.get("plan") not in (None, store_json(plan_signature)):
+            raise UserError(
+                f"{spec.path}: the plan differs from the one {run_dir} was started "
+                f"with; give the sweep a new `name:` or delete {run_dir}"
+            )
+    uid = known.get("uid") or secrets.token_hex(4)  # makes wandb run ids unique
+    study_name = spec.study_name or spec.name
+    storage = store.open_storage(spec.storage, run_dir)
+    study = optuna.create_study(
+        storage=storage,
+        study_name=study_name,
+        direction="maximize" if goal == "maximize" else "minimize",
+        sampler=space.make_sampler(spec),
+        pruner=space.make_pruner(spec),
+        load_if_exists=True,
+    )
+    problem = store.attach_problem(study, goal, [p.params for p in plan])
+    if problem:
+        raise UserError(f"{spec.path}: study {study_name!r} {problem}")
+    spec_copy = run_dir / "spec.yaml"
+    if not spec_copy.exists():
+        spec_copy.write_text(Path(spec.path).read_text())
+    store.write_sweep_file(
+        run_dir,
+        {
+            "name": spec.name,
+            "method": spec.method,
+            "metric": metric,
+            "goal": goal,
+            "spec_path": str(Path(spec.path).resolve()),
+            "spec_copy": str(spec_copy),
+            "overrides": overrides,
+            "storage": store.storage_label(spec.storage, run_dir),
+            "study_name": study_name,
+            "run_dir": str(run_dir),
+            "plan": store_json(plan_signature),
+            "total": total,
+            "spec_hash": spec.spec_hash,
+            "uid": uid,
+        },
+    )
+    store.enqueue_plan(study, [p.params for p in plan])
+    return study, uid
+
+
+def capacity(spec: SweepSpec) -> int:
+    """How many trials to keep in flight: as many as the cluster's resources fit, plus one
+    queued in Ray so a freed slot starts the next trial at once (Ray holds it until then);
+    exactly `max_concurrent` when that is the tighter limit (Ray cannot enforce it)."""
+    resources = ray.cluster_resources()
+    need = spec.resources
+    fits = [math.floor(resources.get("CPU", 0) / need.cpus + 1e-9)] if need.cpus else []
+    if need.gpus:
+        fits.append(math.floor(resources.get("GPU", 0) / need.gpus + 1e-9))
+    capacity = min(fits) if fits else 1
+    if capacity < 1:
+        raise UserError(
+            f"{spec.path}: resources: a trial needs {need.cpus} cpus and {need.gpus} "
+            f"gpus, but the cluster has {resources.get('CPU', 0)} cpus and "
+            f"{resources.get('GPU', 0)} gpus"
+        )
+    if spec.max_concurrent and spec.max_concurrent <= capacity:
+        return spec.max_concurrent
+    return capacity + 1
+
+
+def check_reachable(address: str) -> None:
+    """Fail in seconds, not minutes (Ray retries a dead address for long), on a host:port
+    nobody listens on. Other address forms (auto, ray://...) are left to Ray."""
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit() or "/" in host:
+        return
+    try:
+        socket.create_connection((host, int(port)), timeout=5).close()
+    except OSError as error:
+        raise UserError(f"cannot join the Ray cluster at {address}: {error}") from None
+
+
+def store_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, default=str)
