@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from orchestrator.errors import UserError
@@ -389,6 +390,8 @@ def main(argv: list[str] | None = None) -> int:
     if argv and argv[0] not in COMMANDS and not argv[0].startswith("-"):
         argv.insert(0, "run")
     args = build_parser().parse_args(argv)
+    # Our own table and lines say where runs are; wandb's banners per run would drown them.
+    os.environ.setdefault("WANDB_SILENT", "true")
     try:
         return int(args.func(args) or 0)
     except UserError as error:
