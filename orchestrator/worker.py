@@ -9,8 +9,8 @@ An exception in the program propagates: the controller records it with its trace
 The program runs in a thread of the task so that metrics stream out while it trains. Two
 ways to stop it, both through its `report` callback returning True (the trainer then saves
 a checkpoint and returns "stopped"): a `STOP` file in the trial's checkpoint directory (a
-graceful stop, Ctrl-C at the controller) and Ray's cancel (pruning), which raises
-KeyboardInterrupt here.
+graceful stop, Ctrl-C at the controller) and Ray's cancel (pruning), which ends this
+generator: the program is then told to stop, and the task waits for it.
 """
 
 from __future__ import annotations
