@@ -63,7 +63,7 @@ def open_storage(storage: str | None, run_dir: Path) -> BaseStorage:
     """The spec's storage: an Optuna URL, a journal file path, or the default journal file."""
     if storage and "://" in storage:
         return optuna.storages.get_storage(storage)
-    path = Path(storage) if storage else run_dir / JOURNAL_NAME
+    path = journal_path(storage, run_dir)
     path.parent.mkdir(parents=True, exist_ok=True)
     return JournalStorage(JournalFile(str(path)))
 
@@ -72,7 +72,12 @@ def storage_label(storage: str | None, run_dir: Path) -> str:
     """How the sweep file records the storage, so `status` and `resume` can reopen it."""
     if storage and "://" in storage:
         return storage
-    return str((Path(storage) if storage else run_dir / JOURNAL_NAME).resolve())
+    return str(journal_path(storage, run_dir).resolve())
+
+
+def journal_path(storage: str | None, run_dir: Path) -> Path:
+    """The journal file of a spec's `storage:` path, or the default one in the sweep's dir."""
+    return Path(storage) if storage else run_dir / JOURNAL_NAME
 
 
 def write_sweep_file(run_dir: Path, info: dict[str, Any]) -> None:

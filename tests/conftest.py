@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import textwrap
@@ -34,3 +35,9 @@ def write_spec(directory: Path, text: str, name: str = "sweep.yaml") -> Path:
     path = directory / name
     path.write_text(textwrap.dedent(text))
     return path
+
+
+def trial_starts(trial) -> list[dict]:
+    """The starts a `sweep_programs.steps` trial logged (one line per start that ended)."""
+    path = Path(trial.user_attrs["checkpoint_dir"]) / "starts.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import optuna
 import pytest
+from conftest import trial_starts as starts
 from conftest import write_spec
 from optuna.trial import TrialState
 
@@ -28,11 +29,6 @@ def run_sweep(spec_path: Path, runs: Path, overrides: list[str] | None = None) -
 
 def trials_of(run_dir: Path) -> list[optuna.trial.FrozenTrial]:
     return store.load_study(store.read_sweep_file(run_dir)).get_trials()
-
-
-def starts(trial: optuna.trial.FrozenTrial) -> list[dict]:
-    path = Path(trial.user_attrs["checkpoint_dir"]) / "starts.jsonl"
-    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
 
 GRID = """

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from pathlib import Path
 
 import pytest
 import ray
+from conftest import trial_starts as starts_of
 from conftest import write_spec
 from optuna.trial import TrialState
 from ray.cluster_utils import Cluster
@@ -21,11 +21,6 @@ from orchestrator.spec import load_spec
 def run(spec_path: Path, runs: Path) -> list:
     Controller(load_spec(spec_path), runs_root=runs).run()
     return store.load_study(store.read_sweep_file(runs / load_spec(spec_path).name)).get_trials()
-
-
-def starts_of(trial) -> list[dict]:
-    path = Path(trial.user_attrs["checkpoint_dir"]) / "starts.jsonl"
-    return [json.loads(line) for line in path.read_text().splitlines()]
 
 
 def most_at_once(intervals: list[tuple[float, float]]) -> int:

@@ -9,9 +9,8 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
-from conftest import write_spec
+from conftest import trial_starts, write_spec
 from optuna.trial import TrialState
 
 from orchestrator import store
@@ -98,8 +97,7 @@ def test_sigkill_controller_then_rerun_continues_without_duplicates(tmp_path):
     assert sorted(t.user_attrs["plan_index"] for t in trials) == [0, 1, 2, 3, 4]
     assert all(t.state == TrialState.COMPLETE for t in trials)
     for trial in trials:
-        starts_file = Path(trial.user_attrs["checkpoint_dir"]) / "starts.jsonl"
-        starts = [json.loads(line) for line in starts_file.read_text().splitlines()]
+        starts = trial_starts(trial)
         # A start logs the steps it ran when it ends (a killed one logs nothing): no two
         # overlap, so no step ran twice, and each interrupted trial went on from its checkpoint.
         assert starts[-1]["end_step"] == 30
