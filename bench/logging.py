@@ -32,7 +32,7 @@ from typing import Any
 
 import torch
 
-from orchestrator.experiment_log import ExperimentLogger
+from orchestrator.tracking.logger import ExperimentLogger
 from trainer.config import load_config
 from trainer.train import train
 

@@ -28,8 +28,8 @@ SPEC = """
 
 
 def ours(trials: int, workdir: Path) -> float:
-    from orchestrator.controller import Controller
-    from orchestrator.spec import load_spec
+    from orchestrator.run.controller import Controller
+    from orchestrator.spec.model import load_spec
 
     spec = load_spec(write_spec(workdir / "ours", SPEC.format(values=list(range(trials)))))
     controller = Controller(spec, runs_root=workdir / "runs", display=QuietDisplay())

@@ -73,7 +73,7 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from orchestrator.spec import load_spec
+    from orchestrator.spec.model import load_spec
 
     spec = load_spec(args.spec, args.overrides)
     return _run(spec, args, args.overrides)
@@ -82,8 +82,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_resume(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from orchestrator import store
-    from orchestrator.spec import load_spec
+    from orchestrator.spec.model import load_spec
+    from orchestrator.store import trials as store
 
     info = store.read_sweep_file(Path(args.run_dir))
     overrides = [*info.get("overrides", []), f"name={info['name']}"]
@@ -93,9 +93,9 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
 
 def _run(spec, args: argparse.Namespace, overrides: list[str]) -> int:
-    from orchestrator import report, summary
-    from orchestrator.controller import Controller
-    from orchestrator.display import make_display
+    from orchestrator.results import report, summary
+    from orchestrator.run.controller import Controller
+    from orchestrator.run.display import make_display
 
     controller = Controller(
         spec,
@@ -118,11 +118,11 @@ def _run(spec, args: argparse.Namespace, overrides: list[str]) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from orchestrator import report, summary
+    from orchestrator.results import report, summary
 
     run_dir = Path(args.run_dir)
     if args.address:
-        from orchestrator import service
+        from orchestrator.service import client as service
 
         run_dir = service.pull(args.address, args.run_dir, Path(args.runs))
     records = summary.summarize(run_dir)
@@ -136,10 +136,10 @@ def cmd_status(args: argparse.Namespace) -> int:
 
     from rich.console import Console
 
-    from orchestrator import summary
+    from orchestrator.results import summary
 
     if args.address:
-        from orchestrator import service
+        from orchestrator.service import client as service
 
         overviews = service.overviews(args.address, [args.run_dir] if args.run_dir else None)
     else:
@@ -162,10 +162,10 @@ def cmd_status(args: argparse.Namespace) -> int:
 def cmd_ls(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from orchestrator import summary
+    from orchestrator.results import summary
 
     if args.address:
-        from orchestrator import service
+        from orchestrator.service import client as service
 
         overviews = service.overviews(args.address)
         for item in overviews:
@@ -183,7 +183,7 @@ def cmd_ls(args: argparse.Namespace) -> int:
 
 def _overview_line(item: dict) -> str:
     """A sweep's one-line overview; for a submitted sweep, with its Ray Job."""
-    from orchestrator import summary
+    from orchestrator.results import summary
 
     line = item.get("missing") or summary.overview_line(item)
     job = item.get("job")
@@ -197,8 +197,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from orchestrator.space import expand, plan_summary
-    from orchestrator.spec import load_spec
+    from orchestrator.plan.space import expand, plan_summary
+    from orchestrator.spec.model import load_spec
 
     spec = load_spec(args.spec, args.overrides)
     trials = expand(spec)
@@ -247,7 +247,7 @@ def add_service_address(parser: argparse.ArgumentParser, what: str) -> None:
 
 def add_service_commands(sub: argparse._SubParsersAction) -> None:
     """`submit`, `logs`, `cancel`, `pull`: sweeps that run on a Ray cluster (orchestrator.service)."""
-    from orchestrator.service import DEFAULT_CLUSTER_RUNS
+    from orchestrator.service.client import DEFAULT_CLUSTER_RUNS
 
     submit = sub.add_parser("submit", help="run a sweep on a Ray cluster; return at once")
     submit.add_argument("spec", help="sweep spec YAML (its directory is uploaded with it)")
@@ -286,7 +286,7 @@ def _address(args: argparse.Namespace) -> str:
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
-    from orchestrator import service
+    from orchestrator.service import client as service
 
     address = _address(args)
     submitted = service.submit(address, args.spec, args.overrides, args.runs)
@@ -302,14 +302,14 @@ def cmd_submit(args: argparse.Namespace) -> int:
 
 
 def cmd_logs(args: argparse.Namespace) -> int:
-    from orchestrator import service
+    from orchestrator.service import client as service
 
     service.logs(_address(args), args.sweep, args.follow)
     return 0
 
 
 def cmd_cancel(args: argparse.Namespace) -> int:
-    from orchestrator import service
+    from orchestrator.service import client as service
 
     status = service.cancel(_address(args), args.sweep)
     print(f"sweep {args.sweep}: job {status}")
@@ -319,7 +319,7 @@ def cmd_cancel(args: argparse.Namespace) -> int:
 def cmd_pull(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from orchestrator import service
+    from orchestrator.service import client as service
 
     run_dir = service.pull(_address(args), args.sweep, Path(args.runs), args.checkpoints)
     print(f"pulled sweep {args.sweep} into {run_dir}")
@@ -355,7 +355,7 @@ def add_interop_commands(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_agent(args: argparse.Namespace) -> int:
-    from orchestrator.wandb_agent import run_agents
+    from orchestrator.interop.agent import run_agents
 
     return run_agents(
         args.sweep,
@@ -370,7 +370,7 @@ def cmd_agent(args: argparse.Namespace) -> int:
 
 
 def cmd_export_wandb(args: argparse.Namespace) -> int:
-    from orchestrator.export import export_file
+    from orchestrator.interop.export import export_file
 
     text, warnings = export_file(args.spec)
     for line in warnings:
@@ -380,7 +380,7 @@ def cmd_export_wandb(args: argparse.Namespace) -> int:
 
 
 def cmd_dashboard(args: argparse.Namespace) -> int:
-    from orchestrator.dashboard import serve
+    from orchestrator.interop.dashboard import serve
 
     return serve(args.run_dir, host=args.host, port=args.port)
 

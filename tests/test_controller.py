@@ -15,10 +15,11 @@ from conftest import trial_starts as starts
 from conftest import write_spec
 from optuna.trial import TrialState
 
-from orchestrator import store, summary
-from orchestrator.controller import Controller
-from orchestrator.spec import load_spec
-from orchestrator.wandb_records import read_run_history
+from orchestrator.results import summary
+from orchestrator.run.controller import Controller
+from orchestrator.spec.model import load_spec
+from orchestrator.store import trials as store
+from orchestrator.tracking.wandb_records import read_run_history
 
 
 def run_sweep(spec_path: Path, runs: Path, overrides: list[str] | None = None) -> Controller:

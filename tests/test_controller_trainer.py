@@ -8,10 +8,10 @@ import pytest
 from conftest import write_spec
 from optuna.trial import TrialState
 
-from orchestrator import store
-from orchestrator.controller import Controller
-from orchestrator.spec import load_spec
-from orchestrator.wandb_records import read_run_history
+from orchestrator.run.controller import Controller
+from orchestrator.spec.model import load_spec
+from orchestrator.store import trials as store
+from orchestrator.tracking.wandb_records import read_run_history
 
 SPEC = """
     name: lr-small

@@ -13,15 +13,15 @@ import pytest
 import torch
 import wandb
 
-from orchestrator.experiment_log import (
+from orchestrator.tracking.logger import (
     ExperimentLogger,
     log_experiment,
     log_training_experiment,
     resolve_mode,
     wandb_key,
 )
-from orchestrator.redact import is_secret_name, sanitize
-from orchestrator.wandb_records import find_run_files, read_records, read_run_history
+from orchestrator.tracking.redact import is_secret_name, sanitize
+from orchestrator.tracking.wandb_records import find_run_files, read_records, read_run_history
 
 VAL_LOSSES = {4: 2.5, 9: 2.1, 14: 2.3}
 

@@ -20,12 +20,13 @@ import pytest
 import yaml
 from conftest import TESTS, write_spec
 
-from orchestrator import script_program, store
 from orchestrator.cli import main
-from orchestrator.export import WANDB_KEYS
-from orchestrator.space import expand
-from orchestrator.spec import load_spec
-from orchestrator.wandb_records import read_run_history
+from orchestrator.interop.export import WANDB_KEYS
+from orchestrator.plan.space import expand
+from orchestrator.programs import script as script_program
+from orchestrator.spec.model import load_spec
+from orchestrator.store import trials as store
+from orchestrator.tracking.wandb_records import read_run_history
 
 # ---------------------------------------------------------------- macros and printed metrics
 

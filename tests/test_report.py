@@ -13,9 +13,11 @@ from pathlib import Path
 import pytest
 from conftest import write_spec
 
-from orchestrator import cli, report, store
-from orchestrator.spec import load_spec
-from orchestrator.wandb_records import find_run_files, read_run_history
+from orchestrator import cli
+from orchestrator.results import report
+from orchestrator.spec.model import load_spec
+from orchestrator.store import trials as store
+from orchestrator.tracking.wandb_records import find_run_files, read_run_history
 
 ABLATION = """
     name: abl
@@ -144,7 +146,7 @@ def test_ablation_sweep_ends_with_summary_run_tables_and_report(
 
 
 def test_random_sweep_importance_names_the_parameter_that_drives_the_metric(local_ray, tmp_path):
-    from orchestrator.controller import Controller
+    from orchestrator.run.controller import Controller
 
     spec = load_spec(write_spec(tmp_path, RANDOM))
     run_dir = Controller(spec, runs_root=tmp_path / "runs").run().run_dir
@@ -173,7 +175,7 @@ def test_random_sweep_importance_names_the_parameter_that_drives_the_metric(loca
 
 
 def test_importance_is_skipped_with_too_little_to_compare(tmp_path):
-    from orchestrator.analysis import param_importance
+    from orchestrator.results.analysis import param_importance
 
     spec = load_spec(write_spec(tmp_path, RANDOM))
 

@@ -13,15 +13,20 @@ from pathlib import Path
 import pytest
 from test_experiment_log import read_jsonl, wait_until_dead, wandb_service_pids
 
-from orchestrator.experiment_log import ExperimentLogger
-from orchestrator.run_history import jsonl_history, lost_rows
-from orchestrator.wandb_records import BLOCK_SIZE, find_run_files, read_run_history, summarize_run
+from orchestrator.tracking.history import jsonl_history, lost_rows
+from orchestrator.tracking.logger import ExperimentLogger
+from orchestrator.tracking.wandb_records import (
+    BLOCK_SIZE,
+    find_run_files,
+    read_run_history,
+    summarize_run,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 
 KILLED_TRAINER = """
 import sys, time
-from orchestrator.experiment_log import ExperimentLogger
+from orchestrator.tracking.logger import ExperimentLogger
 
 directory, steps, pad = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 options = dict(mode="offline", dir=directory, run_id="kill1", resume="allow")

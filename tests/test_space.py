@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from orchestrator import cli
-from orchestrator.space import (
+from orchestrator.plan.space import (
     expand,
     grid_values,
     make_pruner,
@@ -20,7 +20,7 @@ from orchestrator.space import (
     suggest,
     trainer_overrides,
 )
-from orchestrator.spec import load_spec
+from orchestrator.spec.model import load_spec
 from trainer.config import load_config
 
 SWEEPS = sorted((Path(__file__).parent.parent / "sweeps").glob("*.yaml"))

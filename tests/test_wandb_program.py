@@ -18,10 +18,10 @@ import pytest
 from conftest import TESTS, write_spec
 from optuna.trial import TrialState
 
-from orchestrator import store
-from orchestrator.controller import Controller
-from orchestrator.spec import load_spec
-from orchestrator.wandb_records import find_run_files, read_run_history
+from orchestrator.run.controller import Controller
+from orchestrator.spec.model import load_spec
+from orchestrator.store import trials as store
+from orchestrator.tracking.wandb_records import find_run_files, read_run_history
 
 # Read by ${envvar:...}; set before the module's Ray starts, so its workers inherit it.
 os.environ["ORCHESTRATE_TEST_DATA"] = "/data/stories"

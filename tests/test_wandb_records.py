@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import wandb
 
-from orchestrator.wandb_records import (
+from orchestrator.tracking.wandb_records import (
     BLOCK_SIZE,
     RecordFollower,
     WandbLogError,

@@ -90,7 +90,7 @@ def run_trial(request: TrialRequest) -> Iterator[dict[str, Any]]:
         "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
     }
     if request.command is not None:  # a user's script, launched as `wandb agent` would
-        from orchestrator.script_program import run_script
+        from orchestrator.programs.script import run_script
 
         yield from run_script(request)
         return
@@ -161,7 +161,7 @@ def open_trial_log(request: TrialRequest, config: Any) -> Any:
     """The trial's wandb run (continued, same id, when the trial is retried or resumed)."""
     if request.wandb is None:
         return None
-    from orchestrator.experiment_log import ExperimentLogger
+    from orchestrator.tracking.logger import ExperimentLogger
 
     options = dict(request.wandb)
     metadata = options.pop("config", {})

@@ -1,6 +1,6 @@
 """Service mode, the cluster side: what `orchestrate submit` starts on the Ray head node.
 
-`python -m orchestrator.service_host serve SPEC --runs ROOT [overrides]` is the entrypoint of
+`python -m orchestrator.service.host serve SPEC --runs ROOT [overrides]` is the entrypoint of
 a sweep's Ray Job. It starts the sweep's controller as a detached named actor
 (`SweepService`, pinned to the head node, `max_restarts=-1`) and waits for it, so the job's
 logs are the controller's lines and stopping the job (`orchestrate cancel`, `ray job stop`)
@@ -8,7 +8,7 @@ stops the sweep cleanly. The actor runs the controller in a thread of its constr
 when its process dies Ray starts it again and the new controller takes the sweep's lock and
 resumes from the store (adopting the RUNNING trials from their checkpoints).
 
-`python -m orchestrator.service_host query ...` answers the client's questions from the
+`python -m orchestrator.service.host query ...` answers the client's questions from the
 store on the head node's disk (a short Ray Job each): `status` prints the overviews as JSON,
 `pack` a tar.gz of a sweep directory as base64 lines. Both print after a marker so the
 client can pick them out of the job's log.
@@ -69,11 +69,11 @@ class SweepService:
         return self.outcome
 
     def _run(self) -> None:
-        from orchestrator import report, summary
-        from orchestrator.controller import Controller
-        from orchestrator.display import PlainDisplay
         from orchestrator.errors import UserError
-        from orchestrator.spec import load_spec
+        from orchestrator.results import report, summary
+        from orchestrator.run.controller import Controller
+        from orchestrator.run.display import PlainDisplay
+        from orchestrator.spec.model import load_spec
 
         outcome: dict[str, Any] = {"error": None, "interrupted": False}
         try:
@@ -128,8 +128,8 @@ def serve(spec_file: str, overrides: list[str], runs_root: str) -> int:
     import ray
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-    from orchestrator.service_host import SweepService  # by module, not as __main__'s copy
-    from orchestrator.spec import load_spec
+    from orchestrator.service.host import SweepService  # by module, not as __main__'s copy
+    from orchestrator.spec.model import load_spec
 
     name = load_spec(spec_file, overrides).name
     ray.init(log_to_driver=True)
@@ -204,8 +204,8 @@ def _end_finished_service(name: str) -> None:
 
 def status(sweeps: list[tuple[str, str]]) -> list[dict[str, Any]]:
     """The overview of each (name, runs root) sweep, or why there is none yet."""
-    from orchestrator import summary
     from orchestrator.errors import UserError
+    from orchestrator.results import summary
 
     overviews = []
     for name, root in sweeps:
@@ -240,7 +240,7 @@ def pack(run_dir: Path, checkpoints: bool) -> bytes:
 
 
 def query(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="orchestrator.service_host query")
+    parser = argparse.ArgumentParser(prog="orchestrator.service.host query")
     sub = parser.add_subparsers(dest="what", required=True)
     status_parser = sub.add_parser("status")
     status_parser.add_argument("sweeps", help='JSON list of ["name", "runs root"]')
@@ -270,7 +270,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["query"]:
         return query(argv[1:])
-    parser = argparse.ArgumentParser(prog="orchestrator.service_host serve")
+    parser = argparse.ArgumentParser(prog="orchestrator.service.host serve")
     parser.add_argument("command", choices=["serve"])
     parser.add_argument("spec")
     parser.add_argument("--runs", required=True)

@@ -34,7 +34,7 @@ def resolve_base(base: Any, spec_dir: Path) -> Any:
 
 def check_against_trainer(data: dict) -> list[tuple[Loc, str]]:
     """Problems with the trainer keys and values of normalised spec data."""
-    from orchestrator.spec import targets_trainer
+    from orchestrator.spec.model import targets_trainer
 
     if not targets_trainer(data.get("program"), data.get("command")):
         return []
@@ -70,7 +70,7 @@ def check_trials(spec: Any) -> list[tuple[Loc, str]]:
     num_heads that does not divide d_model). Trials that differ only by seed are built once."""
     if not spec.is_trainer_program():
         return []
-    from orchestrator.space import expand
+    from orchestrator.plan.space import expand
 
     checker = _Checker(spec.base)
     problems, seen, blamed = [], set(), set()
@@ -93,7 +93,7 @@ def check_trials(spec: Any) -> list[tuple[Loc, str]]:
 
 def _suggest_key(key: str, keys: list[str]) -> str:
     """A key with the same last part ("lr" -> "optimizer.lr"), else the closest spelling."""
-    from orchestrator.parameter import did_you_mean
+    from orchestrator.spec.parameter import did_you_mean
 
     leaf = key.rsplit(".", 1)[-1]
     same_leaf = [k for k in keys if k.rsplit(".", 1)[-1] == leaf]
@@ -171,7 +171,7 @@ class _Checker:
         return problems
 
     def check_parameter(self, name: str, raw: Any, context: dict) -> list[tuple[Loc, str]]:
-        from orchestrator.parameter import Parameter
+        from orchestrator.spec.parameter import Parameter
 
         loc = ("parameters", name)
         problem = self.key_problem(name)

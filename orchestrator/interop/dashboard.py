@@ -11,8 +11,8 @@ import contextlib
 import signal
 from pathlib import Path
 
-from orchestrator import store
 from orchestrator.errors import UserError
+from orchestrator.store import trials as store
 
 
 def serve(run_dir: str | Path, host: str = "127.0.0.1", port: int = 8080) -> int:

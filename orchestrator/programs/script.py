@@ -52,7 +52,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from orchestrator.worker import AGENT_ENV, STOP_FILE
+from orchestrator.run.worker import AGENT_ENV, STOP_FILE
 
 DEFAULT_COMMAND = ["${env}", "${interpreter}", "${program}", "${args}"]
 CALLABLE_PROGRAM = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*")
@@ -70,7 +70,7 @@ class ScriptFailed(RuntimeError):
 
 def is_script(program: str | None, command: list[str] | None) -> bool:
     """Whether a spec's program is a script to launch (not the trainer, not module:function)."""
-    from orchestrator.spec import targets_trainer
+    from orchestrator.spec.model import targets_trainer
 
     if targets_trainer(program, command):
         return False
@@ -228,7 +228,7 @@ class ScriptMetrics:
     """The metrics of one running script: its wandb run's records, or its printed lines."""
 
     def __init__(self, wandb_dir: Path | None, run_id: str | None):
-        from orchestrator.wandb_records import RunRecord, find_run_files
+        from orchestrator.tracking.wandb_records import RunRecord, find_run_files
 
         self.wandb_dir, self.run_id = wandb_dir, run_id
         self.known = set(find_run_files(wandb_dir, run_id)) if wandb_dir and run_id else set()
@@ -239,7 +239,7 @@ class ScriptMetrics:
 
     def poll(self) -> list[dict[str, Any]]:
         """New reports from the run's `.wandb` files (including any that appeared since)."""
-        from orchestrator.wandb_records import RecordFollower, _apply, find_run_files
+        from orchestrator.tracking.wandb_records import RecordFollower, _apply, find_run_files
 
         if not self.wandb_dir or not self.run_id:
             return []

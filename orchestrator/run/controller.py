@@ -23,10 +23,15 @@ import optuna
 import ray
 from optuna.trial import TrialState
 
-from orchestrator import owners, script_program, space, store, sweep_setup, trial_run
-from orchestrator.display import Display, PlainDisplay, TrialView
-from orchestrator.spec import SweepSpec
-from orchestrator.worker import STOP_FILE, TrialRequest, run_trial
+from orchestrator.plan import space
+from orchestrator.programs import script as script_program
+from orchestrator.run import naming as trial_run
+from orchestrator.run import setup as sweep_setup
+from orchestrator.run.display import Display, PlainDisplay, TrialView
+from orchestrator.run.worker import STOP_FILE, TrialRequest, run_trial
+from orchestrator.spec.model import SweepSpec
+from orchestrator.store import owners
+from orchestrator.store import trials as store
 
 SYSTEM_FAILURES = (
     ray.exceptions.WorkerCrashedError,

@@ -15,10 +15,11 @@ from typing import Any, TextIO
 import optuna
 import ray
 
-from orchestrator import space, store
 from orchestrator.errors import UserError
-from orchestrator.space import PlannedTrial
-from orchestrator.spec import SweepSpec
+from orchestrator.plan import space
+from orchestrator.plan.space import PlannedTrial
+from orchestrator.spec.model import SweepSpec
+from orchestrator.store import trials as store
 
 
 def acquire_lock(run_dir: Path) -> TextIO:

@@ -4,13 +4,13 @@ it from any machine that reaches the cluster's dashboard (`http://HEAD:8265`).
 Everything goes through Ray's Jobs API, so the client needs no Ray of its own running and no
 connection but HTTP:
 - a sweep is a Ray Job (`orchestrate-<sweep>-<hex>`, metadata `orchestrate=sweep`,
-  `sweep=<name>`, `runs=<root>`) whose entrypoint, `orchestrator.service_host serve`, runs
+  `sweep=<name>`, `runs=<root>`) whose entrypoint, `orchestrator.service.host serve`, runs
   the controller on the head node; its working_dir is the spec's directory (the spec and any
   program module next to it), uploaded by Ray;
 - the sweep's store and runs live under an absolute runs root on the head node
   (default `~/orchestrate/runs`), so they outlive the job and every controller restart;
 - `status`, `ls` and `pull` run a short query job on the head node that reads that store
-  (`orchestrator.service_host query`) and prints its answer into the job's log;
+  (`orchestrator.service.host query`) and prints its answer into the job's log;
 - `cancel` stops the sweep's job: its driver asks the controller to stop, the running trials
   checkpoint and are recorded as interrupted. `submit` of the same spec again resumes it.
 """
@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from orchestrator.errors import UserError
-from orchestrator.service_host import JSON_MARK, TAR_MARK
+from orchestrator.service.host import JSON_MARK, TAR_MARK
 
 DEFAULT_CLUSTER_RUNS = "~/orchestrate/runs"
 UPLOAD_EXCLUDES = [".git", ".venv", "runs", "wandb", "__pycache__", "*.pt", ".pytest_cache"]
@@ -71,7 +71,7 @@ def connect(address: str) -> Any:
 
 def submit(address: str, spec_path: str, overrides: list[str], runs_root: str) -> Submission:
     """Start a sweep on the cluster and return at once; its controller runs on the head node."""
-    from orchestrator.spec import load_spec
+    from orchestrator.spec.model import load_spec
 
     spec = load_spec(spec_path, overrides)  # every spec error here, before anything is sent
     if not runs_root.startswith(("/", "~")):
@@ -88,7 +88,7 @@ def submit(address: str, spec_path: str, overrides: list[str], runs_root: str) -
     spec_file = Path(spec.path).resolve()
     job_id = f"orchestrate-{spec.name}-{secrets.token_hex(3)}"
     entrypoint = shlex.join(
-        ["python", "-m", "orchestrator.service_host", "serve", spec_file.name, "--runs", runs_root]
+        ["python", "-m", "orchestrator.service.host", "serve", spec_file.name, "--runs", runs_root]
         + list(overrides)
     )
     try:
@@ -180,7 +180,7 @@ def pull(address: str, name: str, runs: Path, checkpoints: bool = False) -> Path
 
 def relocate(run_dir: Path, old_run_dir: str) -> None:
     """Point a copied sweep's records (sweep file, journal store) at where it lies now."""
-    from orchestrator import store
+    from orchestrator.store import trials as store
 
     old, new = json.dumps(old_run_dir)[1:-1], json.dumps(str(run_dir))[1:-1]
     if old == new:
@@ -240,10 +240,10 @@ def _job_summary(job: Any) -> dict[str, Any]:
 
 
 def _query(client: Any, args: list[str], timeout: float = QUERY_TIMEOUT) -> dict[str, Any]:
-    """Run `orchestrator.service_host query ARGS` as a short job on the head node; return its
+    """Run `orchestrator.service.host query ARGS` as a short job on the head node; return its
     JSON answer and any tar lines."""
     job_id = f"orchestrate-query-{secrets.token_hex(4)}"
-    entrypoint = shlex.join(["python", "-m", "orchestrator.service_host", "query", *args])
+    entrypoint = shlex.join(["python", "-m", "orchestrator.service.host", "query", *args])
     client.submit_job(
         entrypoint=entrypoint, submission_id=job_id, metadata={"orchestrate": "query"}
     )

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.errors import UserError
-from orchestrator.spec import SweepSpec
+from orchestrator.spec.model import SweepSpec
 
 WANDB_KEYS = (
     "name",
@@ -47,7 +47,7 @@ WANDB_DROPPED = {
 
 def export_wandb(spec: SweepSpec, raw: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
     """The W&B sweep config for `spec` (read from `raw`, the YAML as written), and warnings."""
-    from orchestrator import script_program
+    from orchestrator.programs import script as script_program
 
     where = str(spec.path)
     if spec.method == "ablation":
@@ -107,8 +107,8 @@ def export_file(path: str | Path) -> tuple[str, list[str]]:
     """The W&B sweep YAML for the spec at `path`, and warnings."""
     import yaml
 
-    from orchestrator.spec import load_spec
-    from orchestrator.spec_load import parse_yaml
+    from orchestrator.spec.load import parse_yaml
+    from orchestrator.spec.model import load_spec
 
     spec = load_spec(path)  # a bad spec is refused here, every problem at once
     raw, _, _ = parse_yaml(Path(path).read_text(), str(path))

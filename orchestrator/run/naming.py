@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from orchestrator.space import PlannedTrial
-from orchestrator.spec import SweepSpec
+from orchestrator.plan.space import PlannedTrial
+from orchestrator.spec.model import SweepSpec
 
 
 def run_options(

@@ -41,7 +41,8 @@ from typing import Any
 import wandb
 from wandb.sdk.mailbox import HandleAbandonedError, MailboxClosedError
 
-from orchestrator.experiment_info import (
+from orchestrator.tracking.history import jsonl_history, lost_rows
+from orchestrator.tracking.info import (
     ablation_rows,
     api_key_configured,
     log_experiment,
@@ -51,9 +52,8 @@ from orchestrator.experiment_info import (
     resolve_mode,
     system_info,
 )
-from orchestrator.redact import sanitize, secret_env_values
-from orchestrator.run_history import jsonl_history, lost_rows
-from orchestrator.wandb_records import (
+from orchestrator.tracking.redact import sanitize, secret_env_values
+from orchestrator.tracking.wandb_records import (
     WandbLogError,
     find_run_files,
     summarize_run,

@@ -25,9 +25,9 @@ from typing import Any
 
 from rich.table import Table
 
-from orchestrator import space
-from orchestrator.display import format_params, format_value
-from orchestrator.spec import SweepSpec
+from orchestrator.plan import space
+from orchestrator.run.display import format_params, format_value
+from orchestrator.spec.model import SweepSpec
 
 DIVERGED = "diverged"  # the pseudo-metric: fraction of a group's seeds that diverged
 BOOKKEEPING = frozenset({"step", "tokens", "epoch", "resumed_from_step"})  # not results

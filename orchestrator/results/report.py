@@ -22,12 +22,13 @@ from typing import Any
 
 from rich.console import Console
 
-from orchestrator import analysis, plots, store, summary
-from orchestrator.analysis import AblationGroup, Importance
-from orchestrator.display import format_params, format_seconds, format_value
-from orchestrator.experiment_log import ExperimentLogger, wandb_key
-from orchestrator.run_history import jsonl_history
-from orchestrator.spec import SweepSpec, load_spec
+from orchestrator.results import analysis, plots, summary
+from orchestrator.results.analysis import AblationGroup, Importance
+from orchestrator.run.display import format_params, format_seconds, format_value
+from orchestrator.spec.model import SweepSpec, load_spec
+from orchestrator.store import trials as store
+from orchestrator.tracking.history import jsonl_history
+from orchestrator.tracking.logger import ExperimentLogger, wandb_key
 
 REPORT_DIR = "report"
 

@@ -19,9 +19,8 @@ from typing import Any, get_args, get_origin
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from orchestrator import spec_checks
-from orchestrator.parameter import Problems, did_you_mean, show
-from orchestrator.spec import (
+from orchestrator.programs import trainer_checks as spec_checks
+from orchestrator.spec.model import (
     INTERNAL_FIELDS,
     PARAMETER_FIELDS,
     USER_FIELDS,
@@ -29,6 +28,7 @@ from orchestrator.spec import (
     SweepSpec,
     spec_hash,
 )
+from orchestrator.spec.parameter import Problems, did_you_mean, show
 
 Loc = tuple[Any, ...]
 # Where a key came from: a line of the file, or the text of an override.

@@ -36,8 +36,8 @@ from typing import Any
 import numpy as np
 import optuna
 
-from orchestrator.parameter import Parameter, quantised_range
-from orchestrator.spec import PRUNERS, SAMPLERS, SweepSpec
+from orchestrator.spec.model import PRUNERS, SAMPLERS, SweepSpec
+from orchestrator.spec.parameter import Parameter, quantised_range
 
 NORMAL_WIDTH = 3.0  # bayes searches a normal over mu +- NORMAL_WIDTH sigma
 

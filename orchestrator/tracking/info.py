@@ -21,10 +21,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
-from orchestrator.redact import sanitize
+from orchestrator.tracking.redact import sanitize
 
 if TYPE_CHECKING:
-    from orchestrator.experiment_log import ExperimentLogger
+    from orchestrator.tracking.logger import ExperimentLogger
 
 MODES = ("online", "offline", "disabled")
 
@@ -146,7 +146,7 @@ def log_experiment(
 
     `history` is a sequence of flat metric dicts as `log_metrics` takes them.
     """
-    from orchestrator.experiment_log import ExperimentLogger  # which imports this module
+    from orchestrator.tracking.logger import ExperimentLogger  # which imports this module
 
     with ExperimentLogger(project_name, experiment_name, config, **logger_args) as logger:
         for metrics in history:
@@ -168,7 +168,7 @@ def log_training_experiment(
     Names not given come from the config's `logging` section (`project_name`,
     `experiment_name`, `tags`, `notes`), as in the seed's `config_with_wandb.yaml`.
     """
-    from orchestrator.experiment_log import ExperimentLogger  # which imports this module
+    from orchestrator.tracking.logger import ExperimentLogger  # which imports this module
 
     plain = sanitize(config)
     settings = plain.get("logging", {}) if isinstance(plain, dict) else {}

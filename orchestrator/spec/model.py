@@ -34,7 +34,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from orchestrator.errors import UserError
-from orchestrator.parameter import (
+from orchestrator.spec.parameter import (
     GRID_DISTRIBUTIONS,
     Number,
     Parameter,
@@ -381,7 +381,7 @@ PARAMETER_FIELDS = tuple(Parameter.model_fields)
 
 def load_spec(path: str | Path, overrides: Sequence[str] = ()) -> SweepSpec:
     """Read, normalise and validate a spec; raise SpecError listing every problem."""
-    from orchestrator.spec_load import load
+    from orchestrator.spec.load import load
 
     return load(Path(path), list(overrides))
 

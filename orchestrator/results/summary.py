@@ -15,8 +15,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from orchestrator import store
-from orchestrator.display import STATE_STYLES, format_params, format_seconds, format_value
+from orchestrator.run.display import STATE_STYLES, format_params, format_seconds, format_value
+from orchestrator.store import trials as store
 
 STATE_ORDER = {"complete": 0, "running": 1, "interrupted": 2, "pruned": 3, "fail": 4}
 
