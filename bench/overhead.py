@@ -29,7 +29,7 @@ SPEC = """
 
 def ours(trials: int, workdir: Path) -> float:
     from orchestrator.run.controller import Controller
-    from orchestrator.spec.model import load_spec
+    from orchestrator.spec import load_spec
 
     spec = load_spec(write_spec(workdir / "ours", SPEC.format(values=list(range(trials)))))
     controller = Controller(spec, runs_root=workdir / "runs", display=QuietDisplay())

@@ -34,7 +34,7 @@ SPEC = """
 
 def main() -> None:
     from orchestrator.run.controller import Controller
-    from orchestrator.spec.model import load_spec
+    from orchestrator.spec import load_spec
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--trials", type=int, default=16)

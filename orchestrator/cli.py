@@ -73,7 +73,7 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from orchestrator.spec.model import load_spec
+    from orchestrator.spec import load_spec
 
     spec = load_spec(args.spec, args.overrides)
     return _run(spec, args, args.overrides)
@@ -82,7 +82,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_resume(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from orchestrator.spec.model import load_spec
+    from orchestrator.spec import load_spec
     from orchestrator.store import trials as store
 
     info = store.read_sweep_file(Path(args.run_dir))
@@ -198,7 +198,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     from orchestrator.plan.space import expand, plan_summary
-    from orchestrator.spec.model import load_spec
+    from orchestrator.spec import load_spec
 
     spec = load_spec(args.spec, args.overrides)
     trials = expand(spec)

@@ -14,7 +14,7 @@ from optuna.trial import TrialState
 from ray.cluster_utils import Cluster
 
 from orchestrator.run.controller import Controller
-from orchestrator.spec.model import load_spec
+from orchestrator.spec import load_spec
 from orchestrator.store import trials as store
 
 

@@ -23,8 +23,8 @@ from conftest import TESTS, write_spec
 from orchestrator.cli import main
 from orchestrator.interop.export import WANDB_KEYS
 from orchestrator.plan.space import expand
-from orchestrator.programs import script as script_program
-from orchestrator.spec.model import load_spec
+from orchestrator.programs import ScriptProgram, script_run
+from orchestrator.spec import load_spec
 from orchestrator.store import trials as store
 from orchestrator.tracking.wandb_records import read_run_history
 
@@ -35,7 +35,7 @@ def test_each_macro_expands_as_the_wandb_agent_does():
     args = {"lr": 0.01, "opt": "adam", "amp": False, "fused": True, "net": {"depth": 2}}
 
     def expand_macro(*template: str) -> list[str]:
-        return script_program.expand_command(
+        return script_run.expand_command(
             list(template), program="train.py", args=args, args_json_file="/p.json", environ={}
         )
 
@@ -58,8 +58,8 @@ def test_each_macro_expands_as_the_wandb_agent_does():
         sys.executable,
         "train.py",
     ]
-    with pytest.raises(script_program.ScriptFailed, match="DATA is not set"):
-        script_program.expand_command(
+    with pytest.raises(script_run.ScriptFailed, match="DATA is not set"):
+        script_run.expand_command(
             ["--data=${envvar:DATA}"], program=None, args={}, args_json_file="", environ={}
         )
 
@@ -67,7 +67,7 @@ def test_each_macro_expands_as_the_wandb_agent_does():
 def test_nested_parameters_are_passed_as_wandb_passes_them():
     paths = {"optimizer.lr": ("optimizer", "lr"), "model.d_model": ("model.d_model",)}
     overrides = {"optimizer.lr": 0.1, "model.d_model": 32, "seed": 1}
-    assert script_program.sweep_args(overrides, paths) == {
+    assert ScriptProgram("train.py", None, paths).trial_arguments(overrides) == {
         "optimizer": {"lr": 0.1},
         "model.d_model": 32,
         "seed": 1,
@@ -75,7 +75,7 @@ def test_nested_parameters_are_passed_as_wandb_passes_them():
 
 
 def test_printed_metric_lines():
-    parse = script_program.parse_metric_line
+    parse = script_run.parse_metric_line
     assert parse('{"step": 3, "loss": 0.25, "val": {"acc": 0.5}, "note": "x"}') == {
         "step": 3,
         "loss": 0.25,
@@ -95,7 +95,7 @@ def test_stop_sends_sigterm_then_sigkill_after_the_grace_period(tmp_path):
     )
     process.stdout.readline()  # its SIGTERM handler is in place
     started = time.monotonic()
-    assert script_program.stop_process(process, grace=0.5) == -signal.SIGKILL
+    assert script_run.stop_process(process, grace=0.5) == -signal.SIGKILL
     assert 0.5 <= time.monotonic() - started < 5
 
 

@@ -18,8 +18,8 @@ from optuna.storages import JournalStorage
 from optuna.trial import TrialState
 
 from orchestrator.run.controller import Controller
-from orchestrator.spec.model import load_spec
-from orchestrator.store import owners
+from orchestrator.spec import load_spec
+from orchestrator.store import attrs, owners
 from orchestrator.store import trials as store
 
 # ---------------------------------------------------------------- owners and claims
@@ -51,7 +51,7 @@ def test_only_orphans_are_adopted_and_each_by_one_controller(tmp_path):
     assert found == {released, dead}  # no wait for these two
     time.sleep(0.6)
     for trial_id in (beating, live):  # their owners live: their heartbeats move on
-        study._storage.set_trial_user_attr(trial_id, owners.HEARTBEAT, 2.0)
+        study._storage.set_trial_user_attr(trial_id, attrs.HEARTBEAT, 2.0)
     found = {t._trial_id for t in watch.orphans(study.get_trials())}
     assert found == {released, dead, *silent}
     assert beating not in found and live not in found
@@ -76,7 +76,7 @@ def test_only_orphans_are_adopted_and_each_by_one_controller(tmp_path):
     first, second = (set(won[c["id"]]) for c in claimants)
     assert first | second == set(silent) and not first & second
     for trial_id in silent:
-        owner = study._storage.get_trial(trial_id).user_attrs[owners.OWNER]
+        owner = study._storage.get_trial(trial_id).user_attrs[attrs.OWNER]
         assert trial_id in won[owner["id"]]
 
 
@@ -122,7 +122,7 @@ def test_two_controllers_share_a_journal_without_duplicates_or_losses(tmp_path):
             return []
 
     def owned_by(trial, process) -> bool:
-        return (trial.user_attrs.get(owners.OWNER) or {}).get("pid") == process.pid
+        return (trial.user_attrs.get(attrs.OWNER) or {}).get("pid") == process.pid
 
     def first_is_midway() -> list:
         return [
@@ -144,11 +144,11 @@ def test_two_controllers_share_a_journal_without_duplicates_or_losses(tmp_path):
     assert second.returncode == 0, err.decode()[-2000:]
 
     everything = trials()
-    kept = [t for t in everything if not t.user_attrs.get(store.DISCARDED)]
+    kept = [t for t in everything if not t.user_attrs.get(attrs.DISCARDED)]
     assert sorted(t.user_attrs["plan_index"] for t in kept) == [0, 1, 2, 3, 4, 5]
     assert all(t.state == TrialState.COMPLETE for t in kept)
     for trial in everything:
-        if trial.user_attrs.get(store.DISCARDED):  # a second copy of a point, never run
+        if trial.user_attrs.get(attrs.DISCARDED):  # a second copy of a point, never run
             assert trial.state == TrialState.FAIL and "checkpoint_dir" not in trial.user_attrs
     for trial in kept:  # every point ran once: its starts never overlap, the last finished
         lines = Path(trial.user_attrs["checkpoint_dir"], "starts.jsonl").read_text()

@@ -15,7 +15,7 @@ from conftest import write_spec
 
 from orchestrator import cli
 from orchestrator.results import report
-from orchestrator.spec.model import load_spec
+from orchestrator.spec import load_spec
 from orchestrator.store import trials as store
 from orchestrator.tracking.wandb_records import find_run_files, read_run_history
 

@@ -20,7 +20,8 @@ from orchestrator.plan.space import (
     suggest,
     trainer_overrides,
 )
-from orchestrator.spec.model import load_spec
+from orchestrator.programs import ScriptProgram, TrainerProgram
+from orchestrator.spec import load_spec
 from trainer.config import load_config
 
 SWEEPS = sorted((Path(__file__).parent.parent / "sweeps").glob("*.yaml"))
@@ -333,7 +334,7 @@ def test_wandb_sweep_config_loads_unchanged(tmp_path):
         "early_terminate": {"type": "hyperband", "max_iter": 27, "s": 2, "eta": 3},
     }
     spec = load_spec(write_spec(tmp_path, config))
-    assert not spec.is_trainer_program()
+    assert isinstance(spec.trial_program, ScriptProgram)
     assert (spec.wandb.project, spec.wandb.entity, spec.wandb.mode) == ("demo", "me", "offline")
     assert set(spec.parameters) == {"optimizer.lr", "optimizer.name", "epochs"}
     assert spec.param_paths["optimizer.lr"] == ("optimizer", "lr")
@@ -387,7 +388,7 @@ def test_shipped_sweeps_say_what_the_issue_asks():
     wandb_keys = {"name", "description", "method", "metric", "run_cap", "parameters", "command"}
     wandb_keys |= {"program", "early_terminate", "project", "entity"}
     assert set(yaml.safe_load(example.read_text())) <= wandb_keys
-    assert load_spec(example).is_trainer_program()
+    assert isinstance(load_spec(example).trial_program, TrainerProgram)
     for path in SWEEPS:
         spec = load_spec(path)
         assert spec.base == "tiny" and spec.metric.name == "val_loss"

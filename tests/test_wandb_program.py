@@ -19,7 +19,7 @@ from conftest import TESTS, write_spec
 from optuna.trial import TrialState
 
 from orchestrator.run.controller import Controller
-from orchestrator.spec.model import load_spec
+from orchestrator.spec import load_spec
 from orchestrator.store import trials as store
 from orchestrator.tracking.wandb_records import find_run_files, read_run_history
 

@@ -47,31 +47,27 @@ WANDB_DROPPED = {
 
 def export_wandb(spec: SweepSpec, raw: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
     """The W&B sweep config for `spec` (read from `raw`, the YAML as written), and warnings."""
-    from orchestrator.programs import script as script_program
-
     where = str(spec.path)
     if spec.method == "ablation":
         raise UserError(
             f"{where}: method: ablation has no W&B equivalent (W&B sweeps have no baseline "
             "and named ablations); run it with `orchestrate`"
         )
-    trainer = spec.is_trainer_program()
-    if not trainer and not script_program.is_script(spec.program, spec.command):
-        raise UserError(
-            f"{where}: program: {spec.program} is a Python function; a W&B agent runs a "
-            "script or a command (write a script that calls it, or use the shared trainer)"
-        )
-    config = {"name": spec.name} | {key: raw[key] for key in WANDB_KEYS if key in raw}
-    warnings: list[str] = []
-    if trainer and "command" not in raw:
-        config.pop("program", None)
-        run_trainer = ["${env}", "${interpreter}", "-m", "trainer", "--preset", spec.base]
-        config["command"] = [*run_trainer, "${args}"]
+    try:
+        runs, warnings = spec.trial_program.wandb_command(raw)
+    except UserError as error:
+        raise UserError(f"{where}: {error.lines[0]}") from None
+    config = {"name": spec.name}
+    for key in WANDB_KEYS:
+        if key in ("program", "command"):
+            config |= {k: v for k, v in runs.items() if k == key}
+        elif key in raw:
+            config[key] = raw[key]
     parameters = dict(raw.get("parameters") or {})
     for key, value in spec.trainer.items():  # fixed values: constant parameters
         if key not in spec.parameters:
             parameters[key] = {"value": value}
-    seed_key = "train.seed" if trainer else "seed"
+    seed_key = spec.trial_program.seed_key or "seed"
     if len(spec.seeds) > 1:
         parameters[seed_key] = {"values": list(spec.seeds)}
         if spec.method != "grid":
@@ -79,7 +75,7 @@ def export_wandb(spec: SweepSpec, raw: dict[str, Any]) -> tuple[dict[str, Any], 
                 f"seeds: W&B draws a seed per run from {spec.seeds}; it cannot repeat each "
                 f"{spec.method} configuration once per seed"
             )
-    elif spec.seeds != [0] and trainer:
+    elif spec.seeds != [0] and spec.trial_program.seed_key:
         parameters[seed_key] = {"value": spec.seeds[0]}
     config["parameters"] = parameters
     for key in ("project", "entity"):
@@ -92,8 +88,6 @@ def export_wandb(spec: SweepSpec, raw: dict[str, Any]) -> tuple[dict[str, Any], 
     for key, why in WANDB_DROPPED.items():
         if (raw.get("wandb") or {}).get(key) is not None:
             warnings.append(f"wandb.{key}: left out ({why})")
-    if "base" in raw and not trainer:
-        warnings.append("base: left out (it configures the shared trainer, not this program)")
     if spec.method == "grid" and any(
         p.distribution == "q_uniform" for p in spec.parameters.values()
     ):
@@ -107,8 +101,8 @@ def export_file(path: str | Path) -> tuple[str, list[str]]:
     """The W&B sweep YAML for the spec at `path`, and warnings."""
     import yaml
 
+    from orchestrator.spec import load_spec
     from orchestrator.spec.load import parse_yaml
-    from orchestrator.spec.model import load_spec
 
     spec = load_spec(path)  # a bad spec is refused here, every problem at once
     raw, _, _ = parse_yaml(Path(path).read_text(), str(path))

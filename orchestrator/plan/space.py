@@ -85,19 +85,15 @@ def trainer_overrides(
     spec: SweepSpec, params: dict[str, Any], seed: int, ablation: str | None = None
 ) -> dict[str, Any]:
     """The dotted overrides for one trial: spec.trainer, then (ablations) the baseline and the
-    ablation, then the params; the seed as `train.seed` for the shared trainer, or as `seed`
-    for another program when the spec has several seeds."""
+    ablation, then the params; then the seed, as the program takes it
+    (`Program.seed_overrides`: `train.seed` for the shared trainer)."""
     overrides = dict(spec.trainer)
     if spec.method == "ablation":
         overrides |= spec.baseline
         if ablation not in (None, "baseline"):
             overrides |= spec.ablations[ablation]
     overrides |= {k: v for k, v in params.items() if k not in ("seed", "ablation")}
-    if spec.is_trainer_program():
-        overrides["train.seed"] = seed
-    elif len(spec.seeds) > 1:
-        overrides["seed"] = seed
-    return overrides
+    return overrides | spec.trial_program.seed_overrides(seed, len(spec.seeds))
 
 
 def grid_values(p: Parameter) -> list[Any]:
@@ -227,7 +223,7 @@ def make_pruner(spec: SweepSpec) -> optuna.pruners.BasePruner:
     name = spec.optuna.pruner
     et = spec.early_terminate
     if name == "hyperband" and et is not None:
-        steps = iteration_steps(spec)
+        steps = spec.trial_program.iteration_steps()
         options.setdefault("reduction_factor", et.eta)
         if et.max_iter is not None:
             options.setdefault("max_resource", et.max_iter * steps)
@@ -236,15 +232,6 @@ def make_pruner(spec: SweepSpec) -> optuna.pruners.BasePruner:
         else:
             options.setdefault("min_resource", max(1, round(et.max_iter / et.eta**et.s)) * steps)
     return getattr(optuna.pruners, PRUNERS[name])(**options)
-
-
-def iteration_steps(spec: SweepSpec) -> int:
-    """Program steps per W&B iteration: the trainer reports the metric every eval_every steps."""
-    if not spec.is_trainer_program():
-        return 1
-    from trainer.config import load_config
-
-    return load_config(spec.base, spec.trainer).train.eval_every
 
 
 def plan_summary(spec: SweepSpec, trials: list[PlannedTrial]) -> dict[str, Any]:
@@ -256,7 +243,7 @@ def plan_summary(spec: SweepSpec, trials: list[PlannedTrial]) -> dict[str, Any]:
     metric = f"{spec.metric.name} ({spec.metric.goal})" if spec.metric else "no metric"
     pruner = "" if spec.optuna.pruner == "none" else f", {spec.optuna.pruner} pruner"
     r = spec.resources
-    program = f"base {spec.base}" if spec.is_trainer_program() else f"program {spec.program}"
+    program = spec.trial_program.label
     line = (
         f"{spec.name}: {spec.method}, {count}; metric {metric}{pruner}; "
         f"{r.cpus:g} cpu, {r.gpus:g} gpu per trial; {program}"

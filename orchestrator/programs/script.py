@@ -1,411 +1,76 @@
-"""A user's own training script as a trial's program, launched the way `wandb agent` does.
+"""A user's training script as a trial's program, launched the way `wandb agent` does.
 
 A W&B sweep names a script (`program: train.py`) and a `command` (default
-`${env} ${interpreter} ${program} ${args}`). Here each trial runs that command as a subprocess
-inside its Ray task, in the spec's directory, with what the W&B agent (wandb 0.31,
-`wandb_agent.Agent._command_run`) gives it:
-- the params as `{key: {"value": v}}` in a YAML param file named by `WANDB_SWEEP_PARAM_PATH`
-  (so the script's `wandb.init()` finds them, locked, in `wandb.config`), and as JSON for
-  `${args_json_file}`; the command macros are expanded by wandb's own
-  `create_sweep_command_args`, so `${args}`, `${args_no_hyphens}`, ... are W&B's exactly;
-- `WANDB_RUN_ID` (the trial's run id; a retry continues it with `WANDB_RESUME=allow`),
-  `WANDB_DIR` (the offline run lands in `runs/<sweep>/wandb/`), and the run's project, name,
-  group, tags, job type and mode as `WANDB_*` variables.
-Differences from the agent: `${interpreter}` is the worker's Python (`sys.executable`, not
-whatever `python` is first on PATH); `${envvar:NAME}` with NAME unset fails the trial (W&B
-would put the variable's name in its place); `WANDB_SWEEP_ID` is not set, because there is no
-W&B sweep: a run that names one cannot be `wandb sync`ed (the server answers "sweep not
-found"). Without it wandb.init() honours its own `project=`/`id=` arguments where the agent
-would override them. `ORCHESTRATE_CHECKPOINT_DIR` names the trial's directory, where a script
-may checkpoint to survive a retry or an interruption.
-
-Metrics come back without changes to the script. A script that calls `wandb.init()`: the
-run's `.wandb` transaction log is followed as it grows (flushed every 0.5 s: the script gets
-`WANDB__TRANSACTION_LOG_FLUSH_INTERVAL`, wandb's own setting, unless it is set already); each history row is one report, at
-the row's `step` key if the script logs one, else at wandb's `_step`; the final value is the
-run summary's. A script that never opens a wandb run may print a JSON object per line
-(`{"step": 3, "loss": 0.25}`) or `name=value` pairs (`step=3 loss=0.25`); its final metrics
-are the last value printed for each name. Once a wandb run file appears, printed lines are no
-longer read as metrics.
-
-Stopping: pruning (Ray's cancel) and a graceful stop (the STOP file, Ctrl-C at the
-controller) send SIGTERM, then SIGKILL after `WANDB_AGENT_KILL_DELAY` seconds (30, as the W&B
-agent). The output of the script goes to `output.log` in the trial's directory; a non-zero
-exit fails the trial with the end of that log.
+`${env} ${interpreter} ${program} ${args}`). Each trial runs that command as a subprocess of
+its Ray task, in the spec's directory (see `script_run` for what it gets and how its metrics
+come back). This module is the spec's side: the command, the trial's arguments as W&B passes
+them, and the checks made before anything runs.
 """
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
-import json
-import math
-import os
-import queue
-import re
-import signal
-import subprocess
-import sys
-import threading
-import time
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from orchestrator.run.worker import AGENT_ENV, STOP_FILE
+from orchestrator.errors import UserError
+from orchestrator.programs.base import Program, TrialRequest
+from orchestrator.programs.script_run import run_script
 
 DEFAULT_COMMAND = ["${env}", "${interpreter}", "${program}", "${args}"]
-CALLABLE_PROGRAM = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*")
-ENVVAR_MACRO = re.compile(r"\$\{envvar:([A-Za-z_][A-Za-z0-9_]*)\}")
-KILL_DELAY_SECONDS = 30.0  # the W&B agent's default, also read from WANDB_AGENT_KILL_DELAY
-POLL_SECONDS = 0.1
-FLUSH_SECONDS = 0.5  # how often a script's wandb writes its .wandb file (x_ setting)
-EXIT_RECORD_SECONDS = 15.0  # how long a finished script's wandb service may take to flush
-OUTPUT_TAIL_LINES = 30
 
 
-class ScriptFailed(RuntimeError):
-    """The script exited with an error; the message ends with the tail of its output."""
+@dataclass(frozen=True)
+class ScriptProgram(Program):
+    """`command` (W&B's macros expanded) run in the spec's directory; the script's own
+    `wandb.init()` opens the trial's run."""
 
+    program: str | None  # the script's path, relative to the spec's directory
+    command: list[str] | None = None  # None: W&B's default command
+    param_paths: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
-def is_script(program: str | None, command: list[str] | None) -> bool:
-    """Whether a spec's program is a script to launch (not the trainer, not module:function)."""
-    from orchestrator.spec.model import targets_trainer
+    opens_own_run = True
 
-    if targets_trainer(program, command):
-        return False
-    return command is not None or not CALLABLE_PROGRAM.fullmatch(str(program or ""))
+    @property
+    def label(self) -> str:
+        return f"program {self.program}" if self.program else f"command {' '.join(self.template)}"
 
+    @property
+    def template(self) -> list[str]:
+        """The command line with its macros, as the spec gives it (or W&B's default)."""
+        return list(self.command) if self.command else list(DEFAULT_COMMAND)
 
-def command_template(command: list[str] | None) -> list[str]:
-    return list(command) if command else list(DEFAULT_COMMAND)
+    def check_ready(self, spec_path: Path, spec_dir: Path) -> None:
+        """Refuse a script that cannot start: no program given, or its file is missing."""
+        if "${program}" not in self.template:
+            return
+        if not self.program:
+            raise UserError(
+                f"{spec_path}: program: the command runs ${{program}}, but none is given"
+            )
+        path = Path(spec_dir) / self.program
+        if not path.is_file():
+            raise UserError(f"{spec_path}: program: no such file: {path}")
 
+    def trial_arguments(self, overrides: dict[str, Any]) -> dict[str, Any]:
+        """A trial's values keyed as W&B passes them: a nested parameter is one dict value
+        under its top-level key (`optimizer: {lr: ...}`), a dotted key stays as written."""
+        args: dict[str, Any] = {}
+        for key, value in overrides.items():
+            path = self.param_paths.get(key, (key,))
+            target = args
+            for part in path[:-1]:
+                target = target.setdefault(part, {})
+            target[path[-1]] = value
+        return args
 
-def check_program(spec: Any, spec_dir: str | Path) -> None:
-    """Refuse a script program that cannot start: no program given, or its file is missing."""
-    from orchestrator.errors import UserError
+    def wandb_command(self, raw: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+        keys = {key: raw[key] for key in ("program", "command") if key in raw}
+        warnings = []
+        if "base" in raw:
+            warnings.append("base: left out (it configures the shared trainer, not this program)")
+        return keys, warnings
 
-    if not is_script(spec.program, spec.command):
-        return
-    if "${program}" not in command_template(spec.command):
-        return
-    if not spec.program:
-        raise UserError(f"{spec.path}: program: the command runs ${{program}}, but none is given")
-    path = Path(spec_dir) / spec.program
-    if not path.is_file():
-        raise UserError(f"{spec.path}: program: no such file: {path}")
-
-
-def sweep_args(
-    overrides: dict[str, Any], param_paths: dict[str, tuple[str, ...]]
-) -> dict[str, Any]:
-    """A trial's values keyed as W&B passes them: a nested parameter is one dict value under
-    its top-level key (`optimizer: {lr: ...}`), a dotted key stays as written."""
-    args: dict[str, Any] = {}
-    for key, value in overrides.items():
-        path = param_paths.get(key, (key,))
-        target = args
-        for part in path[:-1]:
-            target = target.setdefault(part, {})
-        target[path[-1]] = value
-    return args
-
-
-def expand_command(
-    template: list[str],
-    *,
-    program: str | None,
-    args: dict[str, Any],
-    args_json_file: str,
-    environ: dict[str, str],
-) -> list[str]:
-    """The command line with every macro replaced, as the W&B agent builds it."""
-    from wandb.sdk.launch.sweeps.utils import create_sweep_command_args
-
-    macros = create_sweep_command_args({"args": {k: {"value": v} for k, v in args.items()}})
-    macros |= {
-        "env": ["/usr/bin/env"],
-        "interpreter": [sys.executable],
-        "program": [program] if program else [],
-        "args_json_file": [args_json_file],
-    }
-    line: list[str] = []
-    for chunk in template:
-        chunk = ENVVAR_MACRO.sub(lambda m: _envvar(m.group(1), environ), str(chunk))
-        if chunk.startswith("${") and chunk.endswith("}"):
-            line += macros[chunk[2:-1]]  # spec validation allows only known macros
-        else:
-            line.append(chunk)
-    return line
-
-
-def _envvar(name: str, environ: dict[str, str]) -> str:
-    if name not in environ:
-        raise ScriptFailed(f"command: ${{envvar:{name}}}: {name} is not set on this worker")
-    return environ[name]
-
-
-def write_param_files(directory: Path, run_id: str, args: dict[str, Any]) -> tuple[Path, Path]:
-    """The agent's two files: YAML for `WANDB_SWEEP_PARAM_PATH`, JSON for `${args_json_file}`."""
-    from wandb.sdk.lib.config_util import save_config_file_from_dict
-
-    yaml_path = directory / f"config-{run_id}.yaml"
-    json_path = directory / f"config-{run_id}.json"
-    save_config_file_from_dict(str(yaml_path), {k: {"value": v} for k, v in args.items()})
-    json_path.write_text(json.dumps(args))
-    return yaml_path, json_path
-
-
-def script_env(
-    request: Any, param_path: Path, base: dict[str, str] | None = None
-) -> dict[str, str]:
-    """The script's environment: the worker's, less any agent leftovers, plus the run's."""
-    # A wandb service token names the worker's (or its parent's) wandb-core: the script
-    # starts its own, as under `wandb agent`.
-    dropped = (*AGENT_ENV, "WANDB_SERVICE")
-    env = {k: v for k, v in (base or os.environ).items() if k not in dropped}
-    env |= request.env
-    env |= {
-        "WANDB_SWEEP_PARAM_PATH": str(param_path),
-        "ORCHESTRATE_CHECKPOINT_DIR": request.checkpoint_dir,
-        "ORCHESTRATE_TRIAL": str(request.trial_number),
-        "PYTHONUNBUFFERED": "1",  # printed metrics arrive as they are printed
-    }
-    # wandb-core flushes the run's .wandb file every 15 s by default: too late to prune.
-    env.setdefault("WANDB__TRANSACTION_LOG_FLUSH_INTERVAL", str(FLUSH_SECONDS))
-    options = request.wandb or {}
-    wandb_env = {
-        "WANDB_RUN_ID": options.get("run_id"),
-        "WANDB_RESUME": "allow" if options.get("run_id") else None,
-        "WANDB_DIR": options.get("dir"),
-        "WANDB_PROJECT": options.get("project_name"),
-        "WANDB_ENTITY": options.get("entity"),
-        "WANDB_NAME": options.get("experiment_name"),
-        "WANDB_RUN_GROUP": options.get("group"),
-        "WANDB_TAGS": ",".join(options.get("tags") or []) or None,
-        "WANDB_JOB_TYPE": options.get("job_type"),
-        "WANDB_MODE": options.get("mode"),
-    }
-    env |= {k: str(v) for k, v in wandb_env.items() if v}
-    return env
-
-
-def parse_metric_line(line: str) -> dict[str, float] | None:
-    """A printed metrics line: a JSON object, or only `name=number` pairs; else None."""
-    text = line.strip()
-    if text.startswith("{"):
-        try:
-            parsed = json.loads(text)
-        except ValueError:
-            return None
-        return _numbers(parsed) if isinstance(parsed, dict) else None
-    pairs = [p for p in re.split(r"[\s,]+", text) if p]
-    values: dict[str, float] = {}
-    for pair in pairs:
-        name, sep, value = pair.partition("=")
-        try:
-            values[name] = float(value)
-        except ValueError:
-            return None
-        if not sep or not name:
-            return None
-    return values or None
-
-
-def _numbers(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """Numeric (and string) leaves of a metrics dict, nested keys joined with '.'."""
-    flat: dict[str, Any] = {}
-    for key, value in values.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict):
-            flat |= _numbers(value, f"{name}.")
-        elif isinstance(value, int | float) and not isinstance(value, bool):
-            flat[name] = value
-    return flat
-
-
-class ScriptMetrics:
-    """The metrics of one running script: its wandb run's records, or its printed lines."""
-
-    def __init__(self, wandb_dir: Path | None, run_id: str | None):
-        from orchestrator.tracking.wandb_records import RunRecord, find_run_files
-
-        self.wandb_dir, self.run_id = wandb_dir, run_id
-        self.known = set(find_run_files(wandb_dir, run_id)) if wandb_dir and run_id else set()
-        self.followers: dict[Path, Any] = {}
-        self.run = RunRecord(run_id or "")
-        self.printed: dict[str, Any] = {}  # last printed value of each name
-        self.exited = False  # an exit record was read
-
-    def poll(self) -> list[dict[str, Any]]:
-        """New reports from the run's `.wandb` files (including any that appeared since)."""
-        from orchestrator.tracking.wandb_records import RecordFollower, _apply, find_run_files
-
-        if not self.wandb_dir or not self.run_id:
-            return []
-        for path in find_run_files(self.wandb_dir, self.run_id):
-            if path not in self.known and path not in self.followers:
-                self.followers[path] = RecordFollower(path)
-        for follower in self.followers.values():
-            for record in follower.poll():
-                _apply(self.run, record)  # history rows, summary updates, the exit
-                self.exited |= record.WhichOneof("record_type") == "exit"
-        reports = []
-        for row in self.run.history:
-            values = _numbers(row)
-            step = values.get("step", values.get("_step"))
-            reports.append({k: v for k, v in values.items() if k[0] != "_"} | {"step": step})
-        self.run.history.clear()  # reported; only the summary is kept
-        return reports
-
-    def uses_wandb(self) -> bool:
-        return bool(self.followers)
-
-    def printed_report(self, line: str) -> dict[str, Any] | None:
-        """A printed line as a report, unless the script logs through wandb."""
-        if self.uses_wandb():
-            return None
-        values = parse_metric_line(line)
-        if values:
-            self.printed |= values
-        return values
-
-    def final(self) -> dict[str, Any]:
-        """The script's final metrics: its run summary, else the last printed values."""
-        if self.uses_wandb():
-            summary = _numbers(self.run.summary)
-            return {k: v for k, v in summary.items() if k[0] != "_" and _finite(v)}
-        return {k: v for k, v in self.printed.items() if _finite(v)}
-
-
-def _finite(value: Any) -> bool:
-    return not isinstance(value, float) or math.isfinite(value)
-
-
-def run_script(request: Any) -> Iterator[dict[str, Any]]:
-    """Run the trial's script and yield metrics events, then its final result (the body of
-    the worker's Ray generator task for a script program)."""
-    trial_dir = Path(request.checkpoint_dir)
-    trial_dir.mkdir(parents=True, exist_ok=True)
-    options = request.wandb or {}
-    run_id = options.get("run_id") or f"trial-{request.trial_number:04d}"
-    param_path, json_path = write_param_files(trial_dir, run_id, request.overrides)
-    env = script_env(request, param_path)
-    line = expand_command(
-        request.command,
-        program=request.program,
-        args=request.overrides,
-        args_json_file=str(json_path),
-        environ=env,
-    )
-    wandb_dir = Path(options["dir"]) / "wandb" if options.get("dir") else None
-    metrics = ScriptMetrics(wandb_dir, options.get("run_id"))
-    output_path = trial_dir / "output.log"
-    with open(output_path, "ab") as output:
-        output.write(f"$ {' '.join(line)}\n".encode())
-        output.flush()
-        process = subprocess.Popen(
-            line,
-            cwd=request.spec_dir or None,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=output,
-            start_new_session=True,  # its own group: a terminal's Ctrl-C is the controller's
-            preexec_fn=_die_with_parent,
-        )
-    lines: queue.SimpleQueue[bytes] = queue.SimpleQueue()
-    reader = threading.Thread(target=_pump, args=(process, output_path, lines), daemon=True)
-    reader.start()
-    stop_file = trial_dir / STOP_FILE
-    stopped = False
-    try:
-        while process.poll() is None:
-            reports = metrics.poll() + _printed_reports(metrics, lines)
-            if reports:
-                yield {"event": "metrics", "reports": reports}
-            if not stopped and stop_file.exists():  # a graceful stop: the script may checkpoint
-                stopped = True
-                threading.Thread(target=stop_process, args=(process,), daemon=True).start()
-            time.sleep(POLL_SECONDS)
-    finally:  # Ray's cancel (pruning) raises KeyboardInterrupt: stop it as the agent does
-        if process.poll() is None:
-            stop_process(process)
-    reader.join(timeout=5)
-    deadline = time.monotonic() + (EXIT_RECORD_SECONDS if process.returncode == 0 else 1.0)
-    while True:  # what it wrote last: printed lines, and the run's end once wandb flushed it
-        reports = metrics.poll() + _printed_reports(metrics, lines)
-        if reports:
-            yield {"event": "metrics", "reports": reports}
-        if not metrics.uses_wandb() or metrics.exited or time.monotonic() > deadline:
-            break
-        time.sleep(POLL_SECONDS)
-    code = process.returncode
-    if stopped:
-        yield {"event": "finished", "result": {"outcome": "stopped", **metrics.final()}}
-        return
-    if code != 0:
-        how = f"signal {-code}" if code < 0 else f"code {code}"
-        tail = _tail(output_path)
-        raise ScriptFailed(f"{request.program or line[0]} exited with {how}\n{tail}")
-    yield {"event": "finished", "result": metrics.final()}
-
-
-def _printed_reports(metrics: ScriptMetrics, lines: queue.SimpleQueue) -> list[dict[str, Any]]:
-    reports = []
-    while True:
-        try:
-            raw = lines.get_nowait()
-        except queue.Empty:
-            return reports
-        report = metrics.printed_report(raw.decode(errors="replace")) if raw else None
-        if report:
-            reports.append(report)
-
-
-def _pump(process: subprocess.Popen, output_path: Path, lines: queue.SimpleQueue) -> None:
-    """Copy the script's stdout into its output log, line by line, and hand each line on."""
-    with open(output_path, "ab") as output:
-        for raw in process.stdout:
-            output.write(raw)
-            output.flush()
-            lines.put(raw)
-
-
-def stop_process(process: subprocess.Popen, grace: float | None = None) -> int:
-    """SIGTERM, then SIGKILL to its whole process group after `grace` seconds (default
-    WANDB_AGENT_KILL_DELAY, else 30, as the W&B agent); returns the exit code."""
-    if grace is None:
-        grace = float(os.environ.get("WANDB_AGENT_KILL_DELAY", KILL_DELAY_SECONDS))
-    with contextlib.suppress(ProcessLookupError):
-        process.send_signal(signal.SIGTERM)
-    try:
-        return process.wait(timeout=grace)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(process.pid, signal.SIGKILL)
-        return process.wait()
-
-
-def _die_with_parent() -> None:
-    """Linux: the script gets SIGKILL if its worker dies (a force-cancelled or killed task).
-    Runs in the forked child, so it only calls a function looked up before the fork."""
-    if _PRCTL is not None:
-        _PRCTL(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
-
-
-def _find_prctl() -> Any:
-    with contextlib.suppress(Exception):
-        return ctypes.CDLL(None).prctl if sys.platform == "linux" else None
-    return None
-
-
-_PRCTL = _find_prctl()
-
-
-def _tail(path: Path, lines: int = OUTPUT_TAIL_LINES) -> str:
-    try:
-        text = path.read_text(errors="replace")
-    except OSError:
-        return ""
-    return "\n".join(text.splitlines()[-lines:])
+    def run(self, request: TrialRequest) -> Iterator[dict[str, Any]]:
+        return run_script(request, self.template, self.program)

@@ -1,6 +1,6 @@
 """Checks of a spec against the shared trainer's config, so a typo never costs a GPU-hour.
 
-Only for specs whose program is the shared trainer: every key in `parameters:`, `trainer:`,
+`TrainerProgram` runs them (other programs take any keys): every key in `parameters:`, `trainer:`,
 `baseline:` and `ablations:` must be a key of `trainer.config.config_keys()`, every value must
 pass `trainer.config` (types, choices, ranges), an ablation must change the resolved config,
 and finally every planned trial's full config is built once (`check_trials`).
@@ -34,10 +34,6 @@ def resolve_base(base: Any, spec_dir: Path) -> Any:
 
 def check_against_trainer(data: dict) -> list[tuple[Loc, str]]:
     """Problems with the trainer keys and values of normalised spec data."""
-    from orchestrator.spec.model import targets_trainer
-
-    if not targets_trainer(data.get("program"), data.get("command")):
-        return []
     checker = _Checker(data.get("base", "tiny"))
     if checker.base_problem:
         return [(("base",), checker.base_problem)]
@@ -63,18 +59,16 @@ def check_against_trainer(data: dict) -> list[tuple[Loc, str]]:
     return problems
 
 
-def check_trials(spec: Any) -> list[tuple[Loc, str]]:
+def check_trials(base: str, trials: list[Any], parameters: dict[str, Any]) -> list[tuple[Loc, str]]:
     """Build every planned trial's config once; a failure names the parameter it blames.
 
     Each value was checked alone already; this finds combinations the trainer refuses (e.g.
-    num_heads that does not divide d_model). Trials that differ only by seed are built once."""
-    if not spec.is_trainer_program():
-        return []
-    from orchestrator.plan.space import expand
-
-    checker = _Checker(spec.base)
+    num_heads that does not divide d_model). Trials that differ only by seed are built once.
+    `trials` are the plan's `PlannedTrial`s (bayes has none: its bounds were checked one by
+    one)."""
+    checker = _Checker(base)
     problems, seen, blamed = [], set(), set()
-    for trial in expand(spec):  # bayes has no plan: its bounds were checked one by one
+    for trial in trials:
         overrides = {k: v for k, v in trial.overrides.items() if k != SEED_KEY}
         key = repr(sorted(overrides.items()))
         if key in seen:
@@ -85,7 +79,7 @@ def check_trials(spec: Any) -> list[tuple[Loc, str]]:
         if message is None or blame in blamed:
             continue
         blamed.add(blame)
-        loc = ("parameters", blame) if blame in spec.parameters else ()
+        loc = ("parameters", blame) if blame in parameters else ()
         shown = ", ".join(f"{k}={v}" for k, v in trial.params.items())
         problems.append((loc, f"trial {trial.index} ({shown}): {message}"))
     return problems

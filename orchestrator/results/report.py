@@ -25,7 +25,8 @@ from rich.console import Console
 from orchestrator.results import analysis, plots, summary
 from orchestrator.results.analysis import AblationGroup, Importance
 from orchestrator.run.display import format_params, format_seconds, format_value
-from orchestrator.spec.model import SweepSpec, load_spec
+from orchestrator.spec import load_spec
+from orchestrator.spec.model import SweepSpec
 from orchestrator.store import trials as store
 from orchestrator.tracking.history import jsonl_history
 from orchestrator.tracking.logger import ExperimentLogger, wandb_key

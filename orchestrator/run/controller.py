@@ -14,7 +14,6 @@ import os
 import signal
 import threading
 import time
-import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,13 +23,15 @@ import ray
 from optuna.trial import TrialState
 
 from orchestrator.plan import space
-from orchestrator.programs import script as script_program
-from orchestrator.run import naming as trial_run
+from orchestrator.programs.base import STOP_FILE, TrialRequest
+from orchestrator.run import endings
 from orchestrator.run import setup as sweep_setup
+from orchestrator.run.dispatch import Point, TrialFactory, record_dispatch
 from orchestrator.run.display import Display, PlainDisplay, TrialView
-from orchestrator.run.worker import STOP_FILE, TrialRequest, run_trial
+from orchestrator.run.endings import Ending
+from orchestrator.run.worker import run_trial
 from orchestrator.spec.model import SweepSpec
-from orchestrator.store import owners
+from orchestrator.store import attrs, owners
 from orchestrator.store import trials as store
 
 SYSTEM_FAILURES = (
@@ -41,7 +42,6 @@ SYSTEM_FAILURES = (
 )
 POLL_SECONDS = 0.2
 CAPACITY_SECONDS = 2.0
-TRACEBACK_CHARS = 8000
 
 
 @dataclass
@@ -97,14 +97,13 @@ class Controller:
         if Path(self.spec_dir) == self.run_dir:  # resumed from the spec's copy: the original's
             self.spec_dir = str(Path(store.read_sweep_file(self.run_dir)["spec_path"]).parent)
         self.python_path = list(dict.fromkeys([self.spec_dir, os.getcwd()]))
-        self.script = script_program.is_script(spec.program, spec.command)
         self.me = owners.new_identity()  # this controller, as the owner of its trials
 
     # ---------------------------------------------------------------- setup
 
     def run(self) -> SweepOutcome:
         """Run the sweep; return when every trial has ended or the user stopped it."""
-        script_program.check_program(self.spec, self.spec_dir)
+        self.spec.trial_program.check_ready(self.spec.path, Path(self.spec_dir))
         lock = sweep_setup.acquire_lock(self.run_dir)
         started_ray = sweep_setup.start_ray(self.address, self.num_cpus, self.num_gpus)
         in_main_thread = threading.current_thread() is threading.main_thread()
@@ -114,11 +113,14 @@ class Controller:
             self.study, self.uid = sweep_setup.open_study(
                 self.spec, self.run_dir, self.plan, self.overrides, self._total()
             )
+            self.factory = TrialFactory(
+                self.spec, self.plan, self.run_dir, self.uid, self.spec_dir, self.python_path
+            )
             self._check_capacity()
             done = sum(  # the sweep's own: an attached study's other trials do not count
                 1
                 for t in self.study.get_trials(deepcopy=False)
-                if t.state.is_finished() and owners.OWNER in t.user_attrs
+                if t.state.is_finished() and attrs.OWNER in t.user_attrs
             )
             title = f"sweep {self.spec.name}"
             self.display.start(title, self._total(), done, self.metric or "metric")
@@ -189,7 +191,7 @@ class Controller:
         ours = [  # trials of orchestrate controllers: a plain Optuna study's own do not count
             t
             for t in self.study.get_trials(deepcopy=False)
-            if owners.OWNER in t.user_attrs and not t.user_attrs.get(store.DISCARDED)
+            if attrs.OWNER in t.user_attrs and not t.user_attrs.get(attrs.DISCARDED)
         ]
         return len(ours) < self.spec.run_cap
 
@@ -203,7 +205,7 @@ class Controller:
             if active is None:
                 continue
             if owners.still_mine(trial, self.me):
-                active.trial.set_user_attr(owners.HEARTBEAT, round(time.time(), 1))
+                active.trial.set_user_attr(attrs.HEARTBEAT, round(time.time(), 1))
             else:
                 ray.cancel(active.generator, force=True)
                 del self.active[active.generator]
@@ -211,56 +213,15 @@ class Controller:
     def _dispatch(self, trial: optuna.Trial, adopted: bool) -> None:
         """Start a trial as a Ray task; an adopted one (left RUNNING by a dead controller)
         starts again from its checkpoint."""
-        attrs = trial.user_attrs
-        index = attrs.get("plan_index")
-        twin = store.earlier_twin(self.study, trial) if index is not None and not adopted else None
-        if twin is not None:  # two controllers enqueued the plan at once: the first copy runs
-            self._discard(trial, f"duplicate of trial {twin.number}")
+        point = self.factory.point(self.study, trial, adopted)
+        if not isinstance(point, Point):
+            endings.record(self.study, trial, endings.discarded(point))
             return
-        if index is not None:
-            params, overrides = self.plan[index].params, self.plan[index].overrides
-        elif self.plan:  # another controller took the last planned point first
-            self._discard(trial, "no planned point left to run")
-            return
-        else:  # bayes: the sampler chooses
-            params = space.suggest(trial, self.spec)  # an adopted trial gets its own back
-            overrides = space.trainer_overrides(self.spec, params, self.spec.seeds[0])
-        if not adopted:
-            trial.set_user_attr(owners.OWNER, self.me)
-            trial.set_user_attr(owners.HEARTBEAT, round(time.time(), 1))
-        checkpoint_dir = self.run_dir / "trials" / f"{trial.number:04d}"
-        if adopted and attrs.get("checkpoint_dir"):  # perhaps another controller's
-            checkpoint_dir = Path(attrs["checkpoint_dir"])
-        checkpoint_dir.mkdir(parents=True, exist_ok=True)
-        (checkpoint_dir / STOP_FILE).unlink(missing_ok=True)
-        request = TrialRequest(
-            trial_number=trial.number,
-            program=None if self.spec.is_trainer_program() else self.spec.program,
-            base=self.spec.base,
-            overrides=overrides,
-            checkpoint_dir=str(checkpoint_dir),
-            python_path=self.python_path,
-        )
-        planned = self.plan[index] if index is not None else None
-        request.wandb = trial_run.run_options(
-            self.spec, self.run_dir, self.uid, trial.number, params, planned
-        )
-        if request.wandb and adopted and attrs.get("wandb_run_id"):
-            request.wandb |= {"run_id": attrs["wandb_run_id"]}  # the run goes on
-            request.wandb["dir"] = str(Path(attrs.get("wandb_dir", request.wandb["dir"])).parent)
-        if self.script:  # its own wandb.init() opens the run request.wandb describes
-            request.command = script_program.command_template(self.spec.command)
-            request.spec_dir = self.spec_dir
-            request.overrides = script_program.sweep_args(overrides, self.spec.param_paths)
-        if not adopted:
-            trial.set_user_attr("checkpoint_dir", str(checkpoint_dir))
-            if request.wandb:
-                trial.set_user_attr("wandb_run_id", request.wandb["run_id"])
-                trial.set_user_attr("wandb_dir", str(self.run_dir / "wandb"))
-        elif attrs.get("status_detail"):
-            trial.set_user_attr("status_detail", None)
-        view = TrialView(trial.number, params, state="queued")
-        self._submit(ActiveTrial(trial, request, view, retries=int(attrs.get("retries", 0))))
+        request = self.factory.request(trial, point, adopted)
+        record_dispatch(trial, request, self.me, adopted)
+        view = TrialView(trial.number, point.params, state="queued")
+        retries = int(trial.user_attrs.get(attrs.RETRIES, 0))
+        self._submit(ActiveTrial(trial, request, view, retries=retries))
 
     def _submit(self, active: ActiveTrial) -> None:
         options: dict[str, Any] = {"num_cpus": self.spec.resources.cpus, "max_retries": 0}
@@ -276,29 +237,27 @@ class Controller:
         try:
             ref = next(generator)
             event = ray.get(ref)
-        except StopIteration:
-            self._finish(active)
-            return
-        except ray.exceptions.TaskCancelledError:
-            self._finish(active)
+        except (StopIteration, ray.exceptions.TaskCancelledError):
+            self._end(active, self._returned(active))
             return
         except SYSTEM_FAILURES as error:
             self._on_system_failure(active, error)
             return
         except ray.exceptions.RayTaskError as error:
             if isinstance(error.cause, KeyboardInterrupt | ray.exceptions.TaskCancelledError):
-                self._finish(active)
+                self._end(active, self._returned(active))
             else:
-                self._fail(active, _reason(error.cause), _traceback_text(error))
+                reason = endings.reason_of(error.cause)
+                self._end(active, endings.failed(reason, endings.traceback_of(error)))
             return
         kind = event["event"]
         if kind == "started":
             active.view.node = event.get("node_ip") or event.get("node") or ""
             active.view.started = event["started_at"]
             active.view.state = "running"
-            active.trial.set_user_attr("node", active.view.node)
-            active.trial.set_user_attr("node_id", event.get("node_id"))
-            active.trial.set_user_attr("started_at", round(event["started_at"], 3))
+            active.trial.set_user_attr(attrs.NODE, active.view.node)
+            active.trial.set_user_attr(attrs.NODE_ID, event.get("node_id"))
+            active.trial.set_user_attr(attrs.STARTED_AT, round(event["started_at"], 3))
             self.display.update(active.view, "started")
         elif kind == "metrics":
             self._on_metrics(active, event["reports"])
@@ -344,95 +303,40 @@ class Controller:
     def _cancel_all(self) -> None:
         for active in list(self.active.values()):
             ray.cancel(active.generator, force=True)
-            self._mark_interrupted(active)
-            del self.active[active.generator]
+            self._end(active, endings.INTERRUPTED)
 
     # ---------------------------------------------------------------- endings
 
-    def _finish(self, active: ActiveTrial) -> None:
-        """The task ended without error: tell the study how the trial went."""
-        del self.active[active.generator]
-        result = active.result or {}
-        outcome = result.get("outcome", "completed")
-        trial = active.trial
-        trial.set_user_attr("ended_at", store.now())
-        if active.stopping == "pruned":
-            self._tell(active, TrialState.PRUNED)
-        elif active.stopping == "interrupted" or outcome == "stopped":
-            self._mark_interrupted(active)
-        elif outcome == "diverged":
-            self._tell(active, TrialState.FAIL, reason="diverged")
-        else:
-            value = result.get(self.metric) if self.metric else result.get("value", 0.0)
-            if value is None:
-                value = active.last_value
-            if value is None or not math.isfinite(float(value)):
-                self._tell(
-                    active, TrialState.FAIL, reason=f"metric {self.metric!r} was never reported"
-                )
-            else:
-                final = {k: v for k, v in result.items() if isinstance(v, int | float | str)}
-                trial.set_user_attr("final_metrics", _jsonable(final))
-                self._tell(active, TrialState.COMPLETE, value=float(value))
+    def _returned(self, active: ActiveTrial) -> Ending:
+        """How a trial whose task returned (or was cancelled) ended."""
+        return endings.of_result(
+            active.result or {}, active.stopping, self.metric, active.last_value
+        )
 
-    def _tell(
-        self,
-        active: ActiveTrial,
-        state: TrialState,
-        value: float | None = None,
-        reason: str | None = None,
-        trace: str | None = None,
-    ) -> None:
-        if reason:
-            active.trial.set_user_attr("failure_reason", reason)
-        if trace:
-            active.trial.set_user_attr("traceback", trace[-TRACEBACK_CHARS:])
-        self.study.tell(active.trial, value if state == TrialState.COMPLETE else None, state=state)
-        active.view.state = state.name.lower()
-        active.view.reason = reason
-        active.view.ended = time.time()
-        self.display.update(active.view, "finished")
-
-    def _discard(self, trial: optuna.Trial, reason: str) -> None:
-        """End a trial that is not a point of the sweep; results and status leave it out."""
-        trial.set_user_attr(store.DISCARDED, reason)
-        self.study.tell(trial, state=TrialState.FAIL)
-
-    def _fail(self, active: ActiveTrial, reason: str, trace: str) -> None:
-        del self.active[active.generator]
-        active.trial.set_user_attr("ended_at", store.now())
-        self._tell(active, TrialState.FAIL, reason=reason, trace=trace)
-
-    def _mark_interrupted(self, active: ActiveTrial) -> None:
-        active.trial.set_user_attr("status_detail", "interrupted")
-        active.trial.set_user_attr(owners.OWNER, None)  # released: any controller may resume it
-        active.view.state = "interrupted"
+    def _end(self, active: ActiveTrial, ending: Ending) -> None:
+        """The one way a dispatched trial ends: recorded in the store, shown, forgotten."""
+        self.active.pop(active.generator, None)
+        endings.record(self.study, active.trial, ending)
+        active.view.state = ending.name
+        active.view.reason = ending.reason
         active.view.ended = time.time()
         self.display.update(active.view, "finished")
 
     def _on_system_failure(self, active: ActiveTrial, error: Exception) -> None:
         """A worker or node died: run the trial again from its checkpoint, up to max_retries."""
-        del self.active[active.generator]
         if active.stopping:
-            self._finish_stopped_after_crash(active)
-            return
-        if active.retries >= self.spec.max_retries:
-            active.trial.set_user_attr("ended_at", store.now())
+            self._end(active, endings.stopped(active.stopping))
+        elif active.retries >= self.spec.max_retries:
             reason = f"{type(error).__name__} after {active.retries} retries"
-            self._tell(active, TrialState.FAIL, reason=reason, trace=str(error))
-            return
-        active.retries += 1
-        active.trial.set_user_attr("retries", active.retries)
-        active.view.state = "retrying"
-        self.display.update(active.view, "retry")
-        active.view.state = "queued"
-        self._submit(active)
-
-    def _finish_stopped_after_crash(self, active: ActiveTrial) -> None:
-        if active.stopping == "pruned":
-            self._tell(active, TrialState.PRUNED)
+            self._end(active, endings.failed(reason, str(error)))
         else:
-            self._mark_interrupted(active)
+            del self.active[active.generator]
+            active.retries += 1
+            active.trial.set_user_attr(attrs.RETRIES, active.retries)
+            active.view.state = "retrying"
+            self.display.update(active.view, "retry")
+            active.view.state = "queued"
+            self._submit(active)
 
     def _on_sigint(self, signum: int, frame: Any) -> None:
         """Ctrl-C once: stop dispatching, let running trials checkpoint; twice: cancel now."""
@@ -456,24 +360,3 @@ class Controller:
 def remote_run_trial() -> Any:
     """The worker's Ray task, made once: Ray exports a remote function each time one is made."""
     return ray.remote(run_trial)
-
-
-def _reason(error: BaseException | None) -> str:
-    if error is None:
-        return "error"
-    text = f"{type(error).__name__}: {error}".strip()
-    return text.splitlines()[0][:300]
-
-
-def _traceback_text(error: ray.exceptions.RayTaskError) -> str:
-    cause = error.cause
-    if cause is not None and cause.__traceback__ is not None:
-        return "".join(traceback.format_exception(cause))
-    return str(error)
-
-
-def _jsonable(values: dict[str, Any]) -> dict[str, Any]:
-    return {
-        k: (v if not isinstance(v, float) or math.isfinite(v) else str(v))
-        for k, v in values.items()
-    }

@@ -7,6 +7,7 @@ from typing import Any
 
 from orchestrator.plan.space import PlannedTrial
 from orchestrator.spec.model import SweepSpec
+from orchestrator.tracking.run_options import RunOptions
 
 
 def run_options(
@@ -16,10 +17,10 @@ def run_options(
     number: int,
     params: dict[str, Any],
     planned: PlannedTrial | None,
-) -> dict[str, Any]:
-    """The trial's wandb run as ExperimentLogger's arguments: named
-    `<sweep>-<number>-<short params>`, grouped by sweep, tagged with the sweep, method and
-    ablation or `param=value`, its config the sweep's metadata and the trial's params."""
+) -> RunOptions:
+    """The trial's wandb run: named `<sweep>-<number>-<short params>`, grouped by sweep,
+    tagged with the sweep, method and ablation or `param=value`, its config the sweep's
+    metadata and the trial's params."""
     ablation = planned.ablation if planned else None
     seed = planned.seed if planned else spec.seeds[0]
     constant = {k for k, p in spec.parameters.items() if p.is_constant}
@@ -29,17 +30,17 @@ def run_options(
         short += f",seed={seed}"
     tags = [spec.name, spec.method, *spec.wandb.tags]
     tags += [ablation] if ablation else [f"{k}={_short(v)}" for k, v in varying.items()]
-    return {
-        "project_name": spec.wandb.project or "orchestrate",
-        "entity": spec.wandb.entity,
-        "experiment_name": f"{spec.name}-{number}-{short}"[:128].rstrip("-"),
-        "tags": list(dict.fromkeys(t[:64] for t in tags if t)),
-        "group": spec.wandb.group or spec.name,
-        "job_type": "trial",
-        "mode": spec.wandb.mode,
-        "dir": str(run_dir),
-        "run_id": f"{uid}-{number:04d}",
-        "config": {
+    return RunOptions(
+        project_name=spec.wandb.project or "orchestrate",
+        entity=spec.wandb.entity,
+        experiment_name=f"{spec.name}-{number}-{short}"[:128].rstrip("-"),
+        tags=list(dict.fromkeys(t[:64] for t in tags if t)),
+        group=spec.wandb.group or spec.name,
+        job_type="trial",
+        mode=spec.wandb.mode,
+        dir=str(run_dir),
+        run_id=f"{uid}-{number:04d}",
+        config={
             "sweep": {
                 "name": spec.name,
                 "method": spec.method,
@@ -50,7 +51,7 @@ def run_options(
             },
             "params": params,
         },
-    }
+    )
 
 
 def _short(value: Any) -> str:

@@ -71,7 +71,7 @@ def connect(address: str) -> Any:
 
 def submit(address: str, spec_path: str, overrides: list[str], runs_root: str) -> Submission:
     """Start a sweep on the cluster and return at once; its controller runs on the head node."""
-    from orchestrator.spec.model import load_spec
+    from orchestrator.spec import load_spec
 
     spec = load_spec(spec_path, overrides)  # every spec error here, before anything is sent
     if not runs_root.startswith(("/", "~")):

@@ -73,7 +73,7 @@ class SweepService:
         from orchestrator.results import report, summary
         from orchestrator.run.controller import Controller
         from orchestrator.run.display import PlainDisplay
-        from orchestrator.spec.model import load_spec
+        from orchestrator.spec import load_spec
 
         outcome: dict[str, Any] = {"error": None, "interrupted": False}
         try:
@@ -129,7 +129,7 @@ def serve(spec_file: str, overrides: list[str], runs_root: str) -> int:
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
     from orchestrator.service.host import SweepService  # by module, not as __main__'s copy
-    from orchestrator.spec.model import load_spec
+    from orchestrator.spec import load_spec
 
     name = load_spec(spec_file, overrides).name
     ray.init(log_to_driver=True)

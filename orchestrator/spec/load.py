@@ -6,20 +6,24 @@ The steps of `load`, each collecting problems rather than stopping at the first:
    (`trainer:`, `baseline:`, `ablations:`) to dotted keys;
 3. apply Hydra-style overrides (`run_cap=4`, `trainer.train.max_steps=50`,
    `parameters.optimizer.lr.values=[1e-3,3e-3]`);
-4. validate with pydantic (`SweepSpec`), then against the trainer's config (`spec_checks`).
+4. resolve the program (`programs.resolve_program`), validate with pydantic (`SweepSpec`),
+   then let the program check the spec (the shared trainer checks every key and value
+   against its config).
 Every problem becomes one line `FILE:LINE: key.path: message`.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from orchestrator.programs import trainer_checks as spec_checks
+from orchestrator.programs import resolve_program
+from orchestrator.programs.trainer_checks import resolve_base
 from orchestrator.spec.model import (
     INTERNAL_FIELDS,
     PARAMETER_FIELDS,
@@ -46,8 +50,9 @@ _Loader.add_implicit_resolver(
 )
 
 
-def load(path: Path, overrides: list[str]) -> SweepSpec:
-    """See `orchestrator.spec.load_spec`."""
+def load_spec(path: str | Path, overrides: Sequence[str] = ()) -> SweepSpec:
+    """Read, normalise and validate a spec; raise SpecError listing every problem at once."""
+    path, overrides = Path(path), list(overrides)
     where = str(path)
     try:
         text = path.read_text()
@@ -72,16 +77,19 @@ def load(path: Path, overrides: list[str]) -> SweepSpec:
     data.setdefault("name", path.stem)
     data |= {"path": path.resolve(), "spec_hash": spec_hash(text, overrides)}
     data["param_paths"] = data.pop("_param_paths")
-    data["base"] = spec_checks.resolve_base(data.get("base", "tiny"), path.parent)
+    data["base"] = resolve_base(data.get("base", "tiny"), path.parent)
+    program = data["trial_program"] = resolve_program(data)
 
     spec = None
     try:
         spec = SweepSpec.model_validate(data)
     except ValidationError as error:
         problems += pydantic_problems(error)
-    problems += spec_checks.check_against_trainer(data)
+    problems += program.spec_problems(data)
     if spec is not None and not problems:
-        problems += spec_checks.check_trials(spec)
+        from orchestrator.plan.space import expand  # plan imports spec: import it once needed
+
+        problems += program.trial_problems(expand(spec), spec.parameters)
     if problems:
         raise SpecError(format_problems(problems, lines, where, overrides))
     return spec

@@ -31,9 +31,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic import ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from orchestrator.errors import UserError
+from orchestrator.programs.base import Program
 from orchestrator.spec.parameter import (
     GRID_DISTRIBUTIONS,
     Number,
@@ -43,8 +44,6 @@ from orchestrator.spec.parameter import (
     raise_problems,
     show,
 )
-
-TRAINER_PROGRAMS = ("trainer", "-m trainer", "python -m trainer")
 
 # Optuna samplers by spec name, and the packages each needs beyond optuna.
 SAMPLERS = {
@@ -147,17 +146,10 @@ def _is_scalar(value: Any) -> bool:
     return value is None or isinstance(value, bool | int | float | str)
 
 
-def targets_trainer(program: Any, command: Any) -> bool:
-    """Whether `program`/`command` run the shared trainer (`python -m trainer`)."""
-    if program is not None:
-        return str(program).strip() in TRAINER_PROGRAMS
-    if not isinstance(command, list):
-        return True
-    return any(command[i : i + 2] == ["-m", "trainer"] for i in range(len(command)))
-
-
 class SweepSpec(StrictModel):
     """A validated sweep. Fields are in dependency order: validators read earlier fields."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)  # for trial_program
 
     name: str
     description: str | None = None
@@ -190,9 +182,8 @@ class SweepSpec(StrictModel):
     path: Path
     spec_hash: str
     param_paths: dict[str, tuple[str, ...]] = {}  # each parameter's key path as written
-
-    def is_trainer_program(self) -> bool:
-        return targets_trainer(self.program, self.command)
+    # What every trial runs, resolved from `program`/`command` (never dumped).
+    trial_program: Program = Field(exclude=True)
 
     @field_validator("name")
     @classmethod
@@ -374,16 +365,9 @@ def _optuna_problems(options: OptunaOptions) -> list[tuple[tuple[Any, ...], str]
 
 
 # Internal fields that load_spec sets; a spec file that names them has an unknown key.
-INTERNAL_FIELDS = ("path", "spec_hash", "param_paths")
+INTERNAL_FIELDS = ("path", "spec_hash", "param_paths", "trial_program")
 USER_FIELDS = tuple(k for k in SweepSpec.model_fields if k not in INTERNAL_FIELDS)
 PARAMETER_FIELDS = tuple(Parameter.model_fields)
-
-
-def load_spec(path: str | Path, overrides: Sequence[str] = ()) -> SweepSpec:
-    """Read, normalise and validate a spec; raise SpecError listing every problem."""
-    from orchestrator.spec.load import load
-
-    return load(Path(path), list(overrides))
 
 
 def spec_hash(text: str, overrides: Sequence[str]) -> str:

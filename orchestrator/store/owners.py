@@ -34,11 +34,11 @@ from typing import Any
 from optuna.storages import BaseStorage
 from optuna.trial import FrozenTrial, TrialState
 
+from orchestrator.store.attrs import HEARTBEAT, OWNER
+
 HEARTBEAT_SECONDS = 5.0
 STALE_SECONDS = 60.0
 CLAIM_SECONDS = 2.0
-OWNER = "controller"
-HEARTBEAT = "heartbeat"
 
 
 def machine_id() -> str:

@@ -34,9 +34,10 @@ from optuna.storages.journal import JournalFileBackend
 from optuna.storages.journal._file import get_lock_file
 from optuna.trial import FrozenTrial, TrialState
 
+from orchestrator.store.attrs import DISCARDED
+
 JOURNAL_NAME = "study.journal"
 SWEEP_FILE = "sweep.json"
-DISCARDED = "discarded"  # user attr: why a trial is no point of the sweep (a duplicate)
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 

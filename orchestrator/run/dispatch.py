@@ -1,0 +1,105 @@
+"""What the controller sends a worker: which point of the sweep a trial is, and its request.
+
+A trial popped from the study is a plan point (grid, random, ablation: its `plan_index`), a
+point the sampler chooses (bayes), or no point at all: a second copy of a plan point that
+two controllers enqueued at once, or a trial asked for after the plan ran out. An adopted
+trial (left RUNNING by a controller that died) keeps its directory and its wandb run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import optuna
+
+from orchestrator.plan import space
+from orchestrator.plan.space import PlannedTrial
+from orchestrator.programs.base import STOP_FILE, TrialRequest
+from orchestrator.run.naming import run_options
+from orchestrator.spec.model import SweepSpec
+from orchestrator.store import attrs
+from orchestrator.store.trials import earlier_twin
+
+
+@dataclass(frozen=True)
+class Point:
+    """The point of the sweep a trial runs."""
+
+    params: dict[str, Any]  # as shown and stored
+    overrides: dict[str, Any]  # applied to the program's config
+    planned: PlannedTrial | None  # None for bayes
+
+
+@dataclass(frozen=True)
+class TrialFactory:
+    """Makes the requests of one sweep's trials."""
+
+    spec: SweepSpec
+    plan: list[PlannedTrial]
+    run_dir: Path
+    uid: str  # makes wandb run ids unique
+    spec_dir: str  # a script runs here; a function's module is found here
+    python_path: list[str]
+
+    def point(self, study: optuna.Study, trial: optuna.Trial, adopted: bool) -> Point | str:
+        """The trial's point, or why it is none (then it is discarded)."""
+        index = trial.user_attrs.get(attrs.PLAN_INDEX)
+        if index is not None and not adopted:
+            twin = earlier_twin(study, trial)
+            if twin is not None:  # two controllers enqueued the plan at once: the first runs
+                return f"duplicate of trial {twin.number}"
+        if index is not None:
+            planned = self.plan[index]
+            return Point(planned.params, planned.overrides, planned)
+        if self.plan:
+            return "no planned point left to run"  # another controller took the last one
+        params = space.suggest(trial, self.spec)  # an adopted trial gets its own back
+        overrides = space.trainer_overrides(self.spec, params, self.spec.seeds[0])
+        return Point(params, overrides, None)
+
+    def request(self, trial: optuna.Trial, point: Point, adopted: bool) -> TrialRequest:
+        """The worker's request; an adopted trial goes on in its directory and wandb run."""
+        stored = trial.user_attrs
+        checkpoint_dir = self.run_dir / "trials" / f"{trial.number:04d}"
+        if adopted and stored.get(attrs.CHECKPOINT_DIR):  # perhaps another controller's
+            checkpoint_dir = Path(stored[attrs.CHECKPOINT_DIR])
+        checkpoint_dir.mkdir(parents=True, exist_ok=True)
+        (checkpoint_dir / STOP_FILE).unlink(missing_ok=True)
+        options = run_options(
+            self.spec, self.run_dir, self.uid, trial.number, point.params, point.planned
+        )
+        if adopted and stored.get(attrs.WANDB_RUN_ID):  # the run goes on
+            wandb_dir = Path(stored.get(attrs.WANDB_DIR, options.wandb_dir))
+            options = dataclasses.replace(
+                options, run_id=stored[attrs.WANDB_RUN_ID], dir=str(wandb_dir.parent)
+            )
+        program = self.spec.trial_program
+        return TrialRequest(
+            trial_number=trial.number,
+            program=program,
+            overrides=program.trial_arguments(point.overrides),
+            checkpoint_dir=str(checkpoint_dir),
+            python_path=self.python_path,
+            spec_dir=self.spec_dir,
+            wandb=options,
+        )
+
+
+def record_dispatch(
+    trial: optuna.Trial, request: TrialRequest, owner: dict[str, Any], adopted: bool
+) -> None:
+    """Who runs the trial and where its files are; an adopted trial keeps its own."""
+    if adopted:
+        if trial.user_attrs.get(attrs.STATUS_DETAIL):
+            trial.set_user_attr(attrs.STATUS_DETAIL, None)
+        return
+    trial.set_user_attr(attrs.OWNER, owner)
+    trial.set_user_attr(attrs.HEARTBEAT, round(time.time(), 1))
+    trial.set_user_attr(attrs.CHECKPOINT_DIR, request.checkpoint_dir)
+    if request.wandb is not None:
+        trial.set_user_attr(attrs.WANDB_RUN_ID, request.wandb.run_id)
+        trial.set_user_attr(attrs.WANDB_DIR, str(request.wandb.wandb_dir))

@@ -1,0 +1,121 @@
+"""How a dispatched trial ended, and the one place that records an ending in the store.
+
+Every way a trial can end goes through `record`: complete (with its value and final metrics),
+failed (a reason, perhaps a traceback), pruned, interrupted (left RUNNING and released, so
+that any controller resumes it from its checkpoint), and discarded (a second copy of a plan
+point, which results and status leave out). The controller decides which (`of_result` for a
+task that returned, `failed` for one that raised or died too often) and calls `record`.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import traceback
+from dataclasses import dataclass
+from typing import Any
+
+import optuna
+from optuna.trial import TrialState
+
+from orchestrator.store import attrs
+
+TRACEBACK_CHARS = 8000
+
+
+@dataclass(frozen=True)
+class Ending:
+    """A trial's end as the store records it."""
+
+    state: TrialState | None  # None: interrupted (stays RUNNING, released for a resume)
+    value: float | None = None  # the metric, when complete
+    reason: str | None = None
+    trace: str | None = None
+    final_metrics: dict[str, Any] | None = None
+    discarded: str | None = None  # why it is no point of the sweep
+
+    @property
+    def name(self) -> str:
+        """How the table and status show it: complete, fail, pruned or interrupted."""
+        return attrs.INTERRUPTED if self.state is None else self.state.name.lower()
+
+
+INTERRUPTED = Ending(None)
+PRUNED = Ending(TrialState.PRUNED)
+
+
+def failed(reason: str, trace: str | None = None) -> Ending:
+    return Ending(TrialState.FAIL, reason=reason, trace=trace)
+
+
+def discarded(reason: str) -> Ending:
+    return Ending(TrialState.FAIL, discarded=reason)
+
+
+def stopped(why: str | None) -> Ending:
+    """A trial we asked to stop: pruned, else interrupted (it checkpointed first)."""
+    return PRUNED if why == "pruned" else INTERRUPTED
+
+
+def of_result(
+    result: dict[str, Any], stopping: str | None, metric: str | None, last_value: float | None
+) -> Ending:
+    """The end of a task that returned: stopped, diverged, or complete with the metric's final
+    value (the program's result, else the last value it reported)."""
+    outcome = result.get("outcome", "completed")
+    if stopping or outcome == "stopped":
+        return stopped(stopping)
+    if outcome == "diverged":
+        return failed("diverged")
+    value = result.get(metric) if metric else result.get("value", 0.0)
+    if value is None:
+        value = last_value
+    if value is None or not math.isfinite(float(value)):
+        return failed(f"metric {metric!r} was never reported")
+    final = {k: v for k, v in result.items() if isinstance(v, int | float | str)}
+    return Ending(TrialState.COMPLETE, value=float(value), final_metrics=_jsonable(final))
+
+
+def record(study: optuna.Study, trial: optuna.Trial, ending: Ending) -> None:
+    """Write the ending into the store: the trial's attributes, then Optuna's `tell` (an
+    interrupted trial is not told: it stays RUNNING, without an owner)."""
+    if ending.discarded:
+        trial.set_user_attr(attrs.DISCARDED, ending.discarded)
+        study.tell(trial, state=TrialState.FAIL)
+        return
+    trial.set_user_attr(attrs.ENDED_AT, round(time.time(), 3))
+    if ending.state is None:
+        trial.set_user_attr(attrs.STATUS_DETAIL, attrs.INTERRUPTED)
+        trial.set_user_attr(attrs.OWNER, None)  # released: any controller may resume it
+        return
+    if ending.reason:
+        trial.set_user_attr(attrs.FAILURE_REASON, ending.reason)
+    if ending.trace:
+        trial.set_user_attr(attrs.TRACEBACK, ending.trace[-TRACEBACK_CHARS:])
+    if ending.final_metrics is not None:
+        trial.set_user_attr(attrs.FINAL_METRICS, ending.final_metrics)
+    value = ending.value if ending.state == TrialState.COMPLETE else None
+    study.tell(trial, value, state=ending.state)
+
+
+def reason_of(error: BaseException | None) -> str:
+    """An exception as a one-line failure reason."""
+    if error is None:
+        return "error"
+    text = f"{type(error).__name__}: {error}".strip()
+    return text.splitlines()[0][:300]
+
+
+def traceback_of(error: Any) -> str:
+    """The traceback of a Ray task's error, as the worker saw it."""
+    cause = error.cause
+    if cause is not None and cause.__traceback__ is not None:
+        return "".join(traceback.format_exception(cause))
+    return str(error)
+
+
+def _jsonable(values: dict[str, Any]) -> dict[str, Any]:
+    return {
+        k: (v if not isinstance(v, float) or math.isfinite(v) else str(v))
+        for k, v in values.items()
+    }
