@@ -82,14 +82,13 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_resume(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from orchestrator import store
     from orchestrator.spec import load_spec
-    from orchestrator.store import trials as store
 
     info = store.read_sweep_file(Path(args.run_dir))
-    overrides = [*info.get("overrides", []), f"name={info['name']}"]
-    spec = load_spec(info["spec_copy"], overrides)
-    args.runs = str(Path(info["run_dir"]).parent)
-    return _run(spec, args, info.get("overrides", []))
+    spec = load_spec(info.spec_copy, info.spec_overrides)
+    args.runs = str(Path(info.run_dir).parent)
+    return _run(spec, args, info.overrides)
 
 
 def _run(spec, args: argparse.Namespace, overrides: list[str]) -> int:
@@ -107,11 +106,11 @@ def _run(spec, args: argparse.Namespace, overrides: list[str]) -> int:
         overrides=overrides,
     )
     outcome = controller.run()
-    records = summary.summarize(outcome.run_dir)
+    sweep = summary.summarize(outcome.run_dir)
     if outcome.interrupted:
         print(f"interrupted: continue with `orchestrate resume {outcome.run_dir}`")
         return 130
-    report.write_report(outcome.run_dir, records)
+    report.write_report(outcome.run_dir, sweep)
     return 0
 
 
@@ -125,8 +124,8 @@ def cmd_report(args: argparse.Namespace) -> int:
         from orchestrator.service import client as service
 
         run_dir = service.pull(args.address, args.run_dir, Path(args.runs))
-    records = summary.summarize(run_dir)
-    report.write_report(run_dir, records)
+    sweep = summary.summarize(run_dir)
+    report.write_report(run_dir, sweep)
     return 0
 
 
@@ -136,6 +135,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
     from rich.console import Console
 
+    from orchestrator import store
     from orchestrator.results import summary
 
     if args.address:
@@ -143,7 +143,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
         overviews = service.overviews(args.address, [args.run_dir] if args.run_dir else None)
     else:
-        dirs = [Path(args.run_dir)] if args.run_dir else summary.sweep_dirs(Path(args.runs))
+        dirs = [Path(args.run_dir)] if args.run_dir else store.sweep_dirs(Path(args.runs))
         overviews = [summary.overview(d) for d in dirs]
     if args.json:
         print(json.dumps(overviews, indent=2, default=str))
@@ -152,7 +152,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     for item in overviews:
         console.print(_overview_line(item), markup=False, highlight=False, soft_wrap=True)
         if "records" in item:
-            console.print(summary.results_table({"name": item["name"], **item}, item["records"]))
+            console.print(summary.overview_table(item))
     if not overviews:
         where = f"on {args.address}" if args.address else f"under {args.runs}/"
         console.print(f"no sweeps {where}")
@@ -162,6 +162,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 def cmd_ls(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from orchestrator import store
     from orchestrator.results import summary
 
     if args.address:
@@ -173,7 +174,7 @@ def cmd_ls(args: argparse.Namespace) -> int:
         if not overviews:
             print(f"no sweeps on {args.address}")
         return 0
-    dirs = summary.sweep_dirs(Path(args.runs))
+    dirs = store.sweep_dirs(Path(args.runs))
     for run_dir in dirs:
         print(summary.overview_line(summary.overview(run_dir)))
     if not dirs:

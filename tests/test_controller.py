@@ -15,10 +15,10 @@ from conftest import trial_starts as starts
 from conftest import write_spec
 from optuna.trial import TrialState
 
+from orchestrator import store
 from orchestrator.results import summary
 from orchestrator.run.controller import Controller
 from orchestrator.spec import load_spec
-from orchestrator.store import trials as store
 from orchestrator.tracking.wandb_records import read_run_history
 
 
@@ -68,8 +68,9 @@ def test_grid_runs_every_point_once_and_records_results(local_ray, tmp_path):
     assert run.summary["state"] == "complete"
     assert run.summary["final/loss"] == pytest.approx(1.25)
 
-    records = summary.summarize(run_dir)
-    assert [r["params"]["x"] for r in records] == [1.0, 2.0, 3.0, 4.0]  # best first
+    sweep = summary.summarize(run_dir)
+    assert [r.params["x"] for r in sweep.trials] == [1.0, 2.0, 3.0, 4.0]  # best first
+    assert sweep.best.params["x"] == 1.0 and sweep.best.value == pytest.approx(1.25)
     assert json.loads((run_dir / "results.json").read_text())[0]["value"] == pytest.approx(1.25)
     header = (run_dir / "results.csv").read_text().splitlines()[0]
     assert "param.x" in header and "state" in header

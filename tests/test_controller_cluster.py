@@ -13,9 +13,9 @@ from conftest import write_spec
 from optuna.trial import TrialState
 from ray.cluster_utils import Cluster
 
+from orchestrator import store
 from orchestrator.run.controller import Controller
 from orchestrator.spec import load_spec
-from orchestrator.store import trials as store
 
 
 def run(spec_path: Path, runs: Path) -> list:

@@ -13,7 +13,7 @@ import time
 from conftest import trial_starts, write_spec
 from optuna.trial import TrialState
 
-from orchestrator.store import trials as store
+from orchestrator import store
 
 SPEC = """
     name: restart

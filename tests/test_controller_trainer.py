@@ -8,9 +8,9 @@ import pytest
 from conftest import write_spec
 from optuna.trial import TrialState
 
+from orchestrator import store
 from orchestrator.run.controller import Controller
 from orchestrator.spec import load_spec
-from orchestrator.store import trials as store
 from orchestrator.tracking.wandb_records import read_run_history
 
 SPEC = """

@@ -20,12 +20,12 @@ import pytest
 import yaml
 from conftest import TESTS, write_spec
 
+from orchestrator import store
 from orchestrator.cli import main
 from orchestrator.interop.export import WANDB_KEYS
 from orchestrator.plan.space import expand
 from orchestrator.programs import ScriptProgram, script_run
 from orchestrator.spec import load_spec
-from orchestrator.store import trials as store
 from orchestrator.tracking.wandb_records import read_run_history
 
 # ---------------------------------------------------------------- macros and printed metrics
@@ -301,7 +301,9 @@ def test_dashboard_serves_the_sweep_study(tmp_path):
     study = optuna.create_study(storage=storage, study_name="dash")
     study.optimize(lambda trial: trial.suggest_float("x", 0, 1), n_trials=3)
     label = store.storage_label(None, run_dir)
-    info = {"name": "dash", "storage": label, "study_name": "dash", "run_dir": str(run_dir)}
+    info = store.SweepFile(
+        name="dash", storage=label, study_name="dash", run_dir=str(run_dir), spec_copy=""
+    )
     store.write_sweep_file(run_dir, info)
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

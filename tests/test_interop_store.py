@@ -17,10 +17,10 @@ from conftest import write_spec
 from optuna.storages import JournalStorage
 from optuna.trial import TrialState
 
+from orchestrator import store
 from orchestrator.run.controller import Controller
 from orchestrator.spec import load_spec
 from orchestrator.store import attrs, owners
-from orchestrator.store import trials as store
 
 # ---------------------------------------------------------------- owners and claims
 

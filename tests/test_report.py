@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 from conftest import write_spec
 
-from orchestrator import cli
+from orchestrator import cli, store
 from orchestrator.results import report
+from orchestrator.store import TrialResult
 from orchestrator.spec import load_spec
-from orchestrator.store import trials as store
 from orchestrator.tracking.wandb_records import find_run_files, read_run_history
 
 ABLATION = """
@@ -81,7 +81,7 @@ def test_ablation_sweep_ends_with_summary_run_tables_and_report(
     assert stats["unstable"]["diverged"] == 1 and len(stats["unstable"]["loss"]) == 1
 
     # The summary run, read back from its offline transaction log.
-    summary_id = f"{info['uid']}-summary"
+    summary_id = f"{info.uid}-summary"
     run = read_run_history(run_dir / "wandb", summary_id)
     assert (run.job_type, run.group, run.name) == ("sweep-summary", "abl", "abl-summary")
     assert run.exit_code == 0
@@ -179,8 +179,8 @@ def test_importance_is_skipped_with_too_little_to_compare(tmp_path):
 
     spec = load_spec(write_spec(tmp_path, RANDOM))
 
-    def record(x: float, y: float, state: str = "complete") -> dict:
-        return {"params": {"x": x, "y": y}, "state": state, "value": x + 2}
+    def record(x: float, y: float, state: str = "complete") -> TrialResult:
+        return TrialResult(0, state, {"x": x, "y": y}, value=x + 2, best=x + 2, last_step=1)
 
     one = param_importance(spec, [record(1, 0.5), record(2, 0.1, "fail")])
     assert one.values == {} and "1 complete" in one.skipped

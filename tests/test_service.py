@@ -22,8 +22,8 @@ from conftest import write_spec
 from optuna.trial import TrialState
 from ray.job_submission import JobSubmissionClient
 
+from orchestrator import store
 from orchestrator.cli import main
-from orchestrator.store import trials as store
 from orchestrator.tracking.wandb_records import read_run_history
 
 # Two sweeps at once on a 2-CPU head, one trial at a time each: they share the CPUs.

@@ -18,9 +18,9 @@ import pytest
 from conftest import TESTS, write_spec
 from optuna.trial import TrialState
 
+from orchestrator import store
 from orchestrator.run.controller import Controller
 from orchestrator.spec import load_spec
-from orchestrator.store import trials as store
 from orchestrator.tracking.wandb_records import find_run_files, read_run_history
 
 # Read by ${envvar:...}; set before the module's Ray starts, so its workers inherit it.

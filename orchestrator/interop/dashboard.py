@@ -11,8 +11,8 @@ import contextlib
 import signal
 from pathlib import Path
 
+from orchestrator import store
 from orchestrator.errors import UserError
-from orchestrator.store import trials as store
 
 
 def serve(run_dir: str | Path, host: str = "127.0.0.1", port: int = 8080) -> int:
@@ -24,10 +24,10 @@ def serve(run_dir: str | Path, host: str = "127.0.0.1", port: int = 8080) -> int
             "optuna-dashboard is not installed: pip install 'orchestrate[dashboard]'"
         ) from None
     info = store.read_sweep_file(Path(run_dir))
-    storage = store.open_storage(info["storage"], Path(info["run_dir"]))
-    study_id = storage.get_study_id_from_name(info["study_name"])
+    storage = store.open_storage(info.storage, Path(info.run_dir))
+    study_id = storage.get_study_id_from_name(info.study_name)
     print(
-        f"optuna-dashboard for {info['name']} (study {info['study_name']!r}, {info['storage']}): "
+        f"optuna-dashboard for {info.name} (study {info.study_name!r}, {info.storage}): "
         f"http://{host}:{port}/dashboard/studies/{study_id}  (Ctrl-C to stop)",
         flush=True,
     )

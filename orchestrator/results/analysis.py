@@ -25,9 +25,10 @@ from typing import Any
 
 from rich.table import Table
 
+from orchestrator.format import format_params, format_value
 from orchestrator.plan import space
-from orchestrator.run.display import format_params, format_value
 from orchestrator.spec.model import SweepSpec
+from orchestrator.store.results import TrialResult
 
 DIVERGED = "diverged"  # the pseudo-metric: fraction of a group's seeds that diverged
 BOOKKEEPING = frozenset({"step", "tokens", "epoch", "resumed_from_step"})  # not results
@@ -78,7 +79,7 @@ def mean_std(values: list[float]) -> tuple[float, float]:
 
 
 def ablation_groups(
-    spec: SweepSpec, records: list[dict[str, Any]], metric: str
+    spec: SweepSpec, records: list[TrialResult], metric: str
 ) -> list[AblationGroup]:
     """The baseline, then each ablation in the spec's order, with its trials' results
     (`metric`, the sweep's, is the store's value of each trial)."""
@@ -90,18 +91,18 @@ def ablation_groups(
     for planned in plan:
         groups[planned.ablation].seeds.append(planned.seed)
     for record in records:
-        index = record.get("plan_index")
+        index = record.plan_index
         if index is None or index >= len(plan):
             continue
         group = groups[plan[index].ablation]
-        group.trials.append(record["trial"])
-        state = record["state"]
+        group.trials.append(record.trial)
+        state = record.state
         if state == "complete":
             group.complete += 1
-            metrics = {**numeric(record["final_metrics"]), metric: record["value"]}
+            metrics = {**numeric(record.final_metrics), metric: record.value}
             for key, value in metrics.items():
                 group.values.setdefault(key, []).append(float(value))
-        elif state == "fail" and record.get("reason") == "diverged":
+        elif state == "fail" and record.reason == "diverged":
             group.diverged += 1
         elif state == "fail":
             group.failed += 1
@@ -183,11 +184,11 @@ def percent(value: float | None) -> str:
 # --- parameters and their scales -----------------------------------------------------------
 
 
-def swept_params(records: list[dict[str, Any]]) -> list[str]:
+def swept_params(records: list[TrialResult]) -> list[str]:
     """Parameters that took more than one value across the trials (seed and ablation aside)."""
     seen: dict[str, set[str]] = {}
     for record in records:
-        for key, value in record["params"].items():
+        for key, value in record.params.items():
             seen.setdefault(key, set()).add(repr(value))
     return [k for k, v in seen.items() if len(v) > 1 and k not in NOT_PARAMETERS]
 
@@ -221,7 +222,7 @@ class Importance:
     evaluator: str = "fANOVA"
 
 
-def param_importance(spec: SweepSpec, records: list[dict[str, Any]]) -> Importance:
+def param_importance(spec: SweepSpec, records: list[TrialResult]) -> Importance:
     """fANOVA importance of the swept parameters over the complete trials (module docstring)."""
     import optuna
     from optuna.distributions import CategoricalDistribution, FloatDistribution
@@ -229,10 +230,10 @@ def param_importance(spec: SweepSpec, records: list[dict[str, Any]]) -> Importan
     complete = [
         r
         for r in records
-        if r["state"] == "complete" and r["value"] is not None and math.isfinite(r["value"])
+        if r.state == "complete" and r.value is not None and math.isfinite(r.value)
     ]
     names = swept_params(complete)
-    complete = [r for r in complete if all(name in r["params"] for name in names)]
+    complete = [r for r in complete if all(name in r.params for name in names)]
     if len(complete) < 2:
         return Importance({}, len(complete), f"{len(complete)} complete trial(s); needs 2")
     if len(names) < 2:
@@ -240,7 +241,7 @@ def param_importance(spec: SweepSpec, records: list[dict[str, Any]]) -> Importan
         return Importance({}, len(complete), f"{len(names)} varying parameter{only}; needs 2")
     distributions = {}
     for name in names:
-        values = [r["params"][name] for r in complete if name in r["params"]]
+        values = [r.params[name] for r in complete if name in r.params]
         if all(is_number(v) for v in values):
             log = is_log_scaled(spec, name, values)
             distributions[name] = FloatDistribution(min(values), max(values), log=log)
@@ -250,11 +251,11 @@ def param_importance(spec: SweepSpec, records: list[dict[str, Any]]) -> Importan
     for record in complete:
         params = {
             k: float(v) if isinstance(distributions[k], FloatDistribution) else v
-            for k, v in record["params"].items()
+            for k, v in record.params.items()
             if k in distributions
         }
         trial = optuna.trial.create_trial(
-            params=params, distributions=distributions, value=record["value"]
+            params=params, distributions=distributions, value=record.value
         )
         study.add_trial(trial)
     try:

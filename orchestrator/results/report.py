@@ -22,12 +22,15 @@ from typing import Any
 
 from rich.console import Console
 
-from orchestrator.results import analysis, plots, summary
+from orchestrator import store
+from orchestrator.format import format_params, format_seconds, format_value
+from orchestrator.results import analysis, plots
 from orchestrator.results.analysis import AblationGroup, Importance
-from orchestrator.run.display import format_params, format_seconds, format_value
+from orchestrator.results.sweep import Sweep, load_sweep
 from orchestrator.spec import load_spec
 from orchestrator.spec.model import SweepSpec
-from orchestrator.store import trials as store
+from orchestrator.store.results import TrialResult
+from orchestrator.store.sweep_file import SweepFile
 from orchestrator.tracking.history import jsonl_history
 from orchestrator.tracking.logger import ExperimentLogger, wandb_key
 
@@ -46,17 +49,17 @@ class Report:
 
 
 def write_report(
-    run_dir: Path, records: list[dict[str, Any]] | None = None, console: Console | None = None
+    run_dir: Path, sweep: Sweep | None = None, console: Console | None = None
 ) -> Report:
     """Log the summary run, print the ablation or importance table, write plots and report.md.
 
-    `records` are the sweep's `summary.result_records` when the caller has them already.
+    `sweep` is the sweep's `load_sweep(run_dir)` when the caller has it already.
     """
     run_dir = Path(run_dir)
-    info = store.read_sweep_file(run_dir)
-    spec = load_spec(info["spec_copy"], [*info.get("overrides", []), f"name={info['name']}"])
-    records = summary.result_records(info) if records is None else records
-    metric, goal = info.get("metric") or "value", info.get("goal", "minimize")
+    sweep = load_sweep(run_dir) if sweep is None else sweep
+    info, records = sweep.info, sweep.trials
+    spec = load_spec(info.spec_copy, info.spec_overrides)
+    metric, goal = info.metric_name, info.goal
     console = console or Console()
 
     groups: list[AblationGroup] = []
@@ -90,11 +93,13 @@ def write_report(
 # --- the summary run -----------------------------------------------------------------------
 
 
-def summary_run(info: dict[str, Any], spec: SweepSpec, run_dir: Path) -> ExperimentLogger:
+def summary_run(info: SweepFile, spec: SweepSpec, run_dir: Path) -> ExperimentLogger:
     """The sweep's summary run, continued when it exists (see the module docstring)."""
-    name = info["name"]
-    uid = info.get("uid") or name
-    sweep = {k: info.get(k) for k in ("name", "method", "metric", "goal", "total", "spec_hash")}
+    name = info.name
+    uid = info.uid or name
+    sweep = {
+        k: getattr(info, k) for k in ("name", "method", "metric", "goal", "total", "spec_hash")
+    }
     return ExperimentLogger(
         project_name=spec.wandb.project or "orchestrate",
         experiment_name=f"{name}-summary",
@@ -110,41 +115,41 @@ def summary_run(info: dict[str, Any], spec: SweepSpec, run_dir: Path) -> Experim
     )
 
 
-def log_results(logger: ExperimentLogger, records: list[dict[str, Any]], metric: str) -> None:
+def log_results(logger: ExperimentLogger, records: list[TrialResult], metric: str) -> None:
     """The results table (best first) and the best trial, counts per state, in the summary."""
-    params = list(dict.fromkeys(k for r in records for k in r["params"]))
-    finals = list(dict.fromkeys(k for r in records for k in analysis.numeric(r["final_metrics"])))
+    params = list(dict.fromkeys(k for r in records for k in r.params))
+    finals = list(dict.fromkeys(k for r in records for k in analysis.numeric(r.final_metrics)))
     columns = ["trial", "state", metric, "best", "step", "elapsed_s", "retries", "reason"]
     columns += ["wandb_run", *params, *(f"final/{k}" for k in finals)]
     data = [
         [
-            r["trial"],
-            r["state"],
-            r["value"],
-            r["best"],
-            r["last_step"],
-            r["elapsed_s"],
-            r["retries"],
-            r["reason"],
-            r["wandb_run"],
-            *(r["params"].get(k) for k in params),
-            *(r["final_metrics"].get(k) for k in finals),
+            r.trial,
+            r.state,
+            r.value,
+            r.best,
+            r.last_step,
+            r.elapsed_s,
+            r.retries,
+            r.reason,
+            r.wandb_run,
+            *(r.params.get(k) for k in params),
+            *(r.final_metrics.get(k) for k in finals),
         ]
         for r in records
     ]
     logger.log_table("results", columns, data)
     counts: dict[str, int] = {}
     for record in records:
-        counts[record["state"]] = counts.get(record["state"], 0) + 1
+        counts[record.state] = counts.get(record.state, 0) + 1
     values: dict[str, Any] = {"trials": counts}
-    best = next((r for r in records if r["state"] == "complete"), None)
+    best = next((r for r in records if r.state == "complete"), None)
     if best is not None:
         values["best"] = {
-            "trial": best["trial"],
-            metric: best["value"],
-            "params": best["params"],
-            "wandb_run": best["wandb_run"],
-            "final": analysis.numeric(best["final_metrics"]),
+            "trial": best.trial,
+            metric: best.value,
+            "params": best.params,
+            "wandb_run": best.wandb_run,
+            "final": analysis.numeric(best.final_metrics),
         }
     logger.set_summary(**values)
 
@@ -184,28 +189,26 @@ def log_importance(logger: ExperimentLogger, importance: Importance) -> None:
 # --- plots ---------------------------------------------------------------------------------
 
 
-def trial_curves(
-    info: dict[str, Any], records: list[dict[str, Any]], metric: str
-) -> list[plots.Curve]:
+def trial_curves(info: SweepFile, records: list[TrialResult], metric: str) -> list[plots.Curve]:
     """Each trial's metric over steps and seconds, from its JSONL mirror (else the store)."""
     key = wandb_key(metric)
     swept = analysis.swept_params(records)
     intermediate = None
     curves = []
     for record in records:
-        steps, seconds, values = _jsonl_curve(Path(info["run_dir"]), record["wandb_run"], key)
+        steps, seconds, values = _jsonl_curve(Path(info.run_dir), record.wandb_run, key)
         if not values:
             if intermediate is None:
                 study = store.load_study(info)
                 intermediate = {t.number: t.intermediate_values for t in study.get_trials()}
-            points = sorted(intermediate.get(record["trial"], {}).items())
+            points = sorted(intermediate.get(record.trial, {}).items())
             steps, values = [s for s, _ in points], [v for _, v in points]
             seconds = [None] * len(points)
-        ablation = record["params"].get("ablation")
-        label = ablation or f"#{record['trial']} " + format_params(
-            {k: record["params"][k] for k in swept if k in record["params"]}, 40
+        ablation = record.params.get("ablation")
+        label = ablation or f"#{record.trial} " + format_params(
+            {k: record.params[k] for k in swept if k in record.params}, 40
         )
-        curves.append(plots.Curve(label, record["state"], steps, seconds, values))
+        curves.append(plots.Curve(label, record.state, steps, seconds, values))
     return curves
 
 
@@ -218,15 +221,15 @@ def _jsonl_curve(run_dir: Path, run_id: str | None, key: str) -> tuple[list, lis
 
 def draw(
     spec: SweepSpec,
-    info: dict[str, Any],
-    records: list[dict[str, Any]],
+    info: SweepFile,
+    records: list[TrialResult],
     groups: list[AblationGroup],
     rows: dict[str, list[dict[str, Any]]],
     importance: Importance | None,
     out: Path,
 ) -> dict[str, Path | None]:
     """Every figure of the report, by title; None where there was nothing to draw."""
-    metric, goal, name = info.get("metric") or "value", info.get("goal", "minimize"), info["name"]
+    metric, goal, name = info.metric_name, info.goal, info.name
     images: dict[str, Path | None] = {}
     curves = trial_curves(info, records, metric)
     for x, label in (("step", "steps"), ("seconds", "wall-clock")):
@@ -234,9 +237,7 @@ def draw(
             curves, x, metric, f"{name}: {metric} vs {label}", out / f"curves_{x}.png"
         )
     for param in analysis.swept_params(records):
-        points = [
-            (r["params"][param], _final(r), r["state"]) for r in records if param in r["params"]
-        ]
+        points = [(r.params[param], _final(r), r.state) for r in records if param in r.params]
         log_x = analysis.is_log_scaled(spec, param, [v for v, _, _ in points])
         images[f"{metric} vs {param}"] = plots.plot_metric_vs_param(
             points, param, metric, log_x, out / f"{metric}_vs_{_file_name(param)}.png"
@@ -254,11 +255,11 @@ def draw(
     return images
 
 
-def _final(record: dict[str, Any]) -> float | None:
+def _final(record: TrialResult) -> float | None:
     """A trial's point in a parameter plot: its value, a stopped trial's best, none if failed."""
-    if record["state"] == "complete":
-        return record["value"]
-    return None if record["state"] == "fail" else record["best"]
+    if record.state == "complete":
+        return record.value
+    return None if record.state == "fail" else record.best
 
 
 def _file_name(text: str) -> str:
@@ -302,8 +303,8 @@ def _md_table(header: list[str], rows: list[list[Any]]) -> str:
 
 def markdown(
     spec: SweepSpec,
-    info: dict[str, Any],
-    records: list[dict[str, Any]],
+    info: SweepFile,
+    records: list[TrialResult],
     groups: list[AblationGroup],
     rows: dict[str, list[dict[str, Any]]],
     importance: Importance | None,
@@ -311,24 +312,24 @@ def markdown(
     run_id: str,
 ) -> str:
     """The report as Markdown, images referenced next to it."""
-    metric, goal = info.get("metric") or "value", info.get("goal", "minimize")
+    metric, goal = info.metric_name, info.goal
     counts: dict[str, int] = {}
     for record in records:
-        counts[record["state"]] = counts.get(record["state"], 0) + 1
+        counts[record.state] = counts.get(record.state, 0) + 1
     states = ", ".join(f"{n} {state}" for state, n in sorted(counts.items())) or "no trials yet"
     parts = [
-        f"# Sweep `{info['name']}`",
+        f"# Sweep `{info.name}`",
         f"{spec.description or ''}".strip(),
         f"Method **{spec.method}**, metric **{metric}** ({goal}); {len(records)} of "
-        f"{info.get('total') or '?'} trials: {states}. Spec: `{info.get('spec_path')}`. "
-        f"Summary wandb run `{run_id}` ({spec.wandb.mode}, under `{info['run_dir']}/wandb`).",
+        f"{info.total or '?'} trials: {states}. Spec: `{info.spec_path}`. "
+        f"Summary wandb run `{run_id}` ({spec.wandb.mode}, under `{info.run_dir}/wandb`).",
     ]
-    best = next((r for r in records if r["state"] == "complete"), None)
+    best = next((r for r in records if r.state == "complete"), None)
     if best is not None:
         parts.append(
-            f"**Best trial: #{best['trial']}**, {metric} = {format_value(best['value'])}, "
-            f"{format_params(best['params'], 200) or 'no parameters'} "
-            f"(wandb run `{best['wandb_run']}`)."
+            f"**Best trial: #{best.trial}**, {metric} = {format_value(best.value)}, "
+            f"{format_params(best.params, 200) or 'no parameters'} "
+            f"(wandb run `{best.wandb_run}`)."
         )
     if groups:
         parts += ["## Ablations", _ablation_markdown(groups, rows, metric, goal)]
@@ -396,18 +397,18 @@ def _ablation_markdown(
     )
 
 
-def _results_markdown(records: list[dict[str, Any]], metric: str) -> str:
+def _results_markdown(records: list[TrialResult], metric: str) -> str:
     header = ["trial", "state", "params", metric, "best", "step", "elapsed", "reason"]
     rows = [
         [
-            r["trial"],
-            r["state"],
-            format_params(r["params"], 80) or "-",
-            r["value"],
-            r["best"],
-            r["last_step"],
-            format_seconds(r["elapsed_s"]) if r["elapsed_s"] is not None else "-",
-            (r["reason"] or "")[:80],
+            r.trial,
+            r.state,
+            format_params(r.params, 80) or "-",
+            r.value,
+            r.best,
+            r.last_step,
+            format_seconds(r.elapsed_s) if r.elapsed_s is not None else "-",
+            (r.reason or "")[:80],
         ]
         for r in records
     ]

@@ -1,128 +1,77 @@
-"""End of a sweep: the results table (best trial first) and `results.json` / `results.csv`.
+"""End of a sweep: the results table (best trial first), `results.json` / `results.csv`, and
+the one-line overviews of `status` and `ls`.
 
-Everything here is read from the store, so it is the same whether the sweep just finished,
-was resumed, or is still running in another process.
+Everything here is read from the store (`load_sweep`), so it is the same whether the sweep
+just finished, was resumed, or is still running in another process.
 """
 
 from __future__ import annotations
 
 import csv
+import fcntl
 import json
-import math
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
-from orchestrator.run.display import STATE_STYLES, format_params, format_seconds, format_value
-from orchestrator.store import trials as store
-
-STATE_ORDER = {"complete": 0, "running": 1, "interrupted": 2, "pruned": 3, "fail": 4}
-
-
-def result_records(info: dict[str, Any]) -> list[dict[str, Any]]:
-    """One flat record per trial of the sweep described by `info` (its sweep file), best first."""
-    study = store.load_study(info)
-    goal = info.get("goal", "minimize")
-    records = []
-    for row in store.trial_rows(study, goal):
-        attrs = row.attrs
-        started, ended = attrs.get("started_at"), attrs.get("ended_at")
-        records.append(
-            {
-                "trial": row.number,
-                "state": row.state,
-                "params": row.params,
-                "value": row.value,
-                "best": row.best,
-                "last_step": row.last_step,
-                "reason": row.reason,
-                "final_metrics": attrs.get("final_metrics", {}),
-                "wandb_run": attrs.get("wandb_run_path") or attrs.get("wandb_run_id"),
-                "wandb_dir": attrs.get("wandb_dir"),
-                "checkpoint_dir": attrs.get("checkpoint_dir"),
-                "node": attrs.get("node"),
-                "retries": attrs.get("retries", 0),
-                "plan_index": attrs.get("plan_index"),
-                "started_at": started,
-                "ended_at": ended,
-                "elapsed_s": round(ended - started, 3) if started and ended else None,
-            }
-        )
-    sign = 1 if goal == "minimize" else -1
-
-    def rank(record: dict[str, Any]) -> tuple:
-        value = record["value"] if record["value"] is not None else record["best"]
-        missing = value is None or not math.isfinite(value)
-        return (STATE_ORDER.get(record["state"], 5), missing, sign * (value or 0.0))
-
-    return sorted(records, key=rank)
+from orchestrator.format import STATE_STYLES, format_params, format_seconds, format_value
+from orchestrator.results.sweep import Sweep, flat_row, load_sweep
+from orchestrator.store.results import TrialResult
 
 
-def write_results(run_dir: Path, records: list[dict[str, Any]]) -> tuple[Path, Path]:
-    """Write `results.json` and `results.csv` (params flattened to `param.<key>` columns)."""
+def write_results(run_dir: Path, trials: list[TrialResult]) -> tuple[Path, Path]:
+    """Write `results.json` and `results.csv` (params as `param.<key>` columns, final metrics
+    as `final.<key>`)."""
     json_path, csv_path = run_dir / "results.json", run_dir / "results.csv"
-    json_path.write_text(json.dumps(records, indent=2, default=str))
-    param_keys = sorted({key for record in records for key in record["params"]})
-    metric_keys = sorted({key for record in records for key in record["final_metrics"]})
-    scalar_keys = [k for k in records[0] if k not in ("params", "final_metrics")] if records else []
+    json_path.write_text(json.dumps([t.to_dict() for t in trials], indent=2, default=str))
+    rows = [flat_row(t) for t in trials]
+    scalars = [k for k in TrialResult.__dataclass_fields__ if k not in ("params", "final_metrics")]
+    params = sorted({f"param.{k}" for t in trials for k in t.params})
+    finals = sorted({f"final.{k}" for t in trials for k in t.final_metrics})
     with csv_path.open("w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(
-            scalar_keys + [f"param.{k}" for k in param_keys] + [f"final.{k}" for k in metric_keys]
-        )
-        for record in records:
-            writer.writerow(
-                [record[k] for k in scalar_keys]
-                + [record["params"].get(k) for k in param_keys]
-                + [record["final_metrics"].get(k) for k in metric_keys]
-            )
+        writer = csv.DictWriter(handle, fieldnames=scalars + params + finals)
+        writer.writeheader()
+        writer.writerows(rows)
     return json_path, csv_path
 
 
-def results_table(info: dict[str, Any], records: list[dict[str, Any]], limit: int = 50) -> Table:
+def results_table(
+    name: str, metric: str, goal: str, trials: list[TrialResult], limit: int = 50
+) -> Table:
     """The rich summary table: best trial first."""
-    metric = info.get("metric") or "value"
-    table = Table(title=f"sweep {info['name']}: {metric} ({info.get('goal', 'minimize')})")
+    table = Table(title=f"sweep {name}: {metric} ({goal})")
     for column in ("trial", "params", "state", metric, "best", "step", "elapsed", "reason"):
         table.add_column(column, justify="left" if column in ("params", "reason") else "right")
-    for record in records[:limit]:
-        style = STATE_STYLES.get(record["state"], "")
-        elapsed = record["elapsed_s"]
+    for result in trials[:limit]:
+        style = STATE_STYLES.get(result.state, "")
+        elapsed = result.elapsed_s
         table.add_row(
-            str(record["trial"]),
-            format_params(record["params"], 60),
-            f"[{style}]{record['state']}[/]" if style else record["state"],
-            format_value(record["value"]),
-            format_value(record["best"]),
-            format_value(record["last_step"]),
+            str(result.trial),
+            format_params(result.params, 60),
+            f"[{style}]{result.state}[/]" if style else result.state,
+            format_value(result.value),
+            format_value(result.best),
+            format_value(result.last_step),
             format_seconds(elapsed) if elapsed is not None else "-",
-            (record["reason"] or "")[:60],
+            (result.reason or "")[:60],
         )
     return table
 
 
-def summarize(run_dir: Path, console: Console | None = None) -> list[dict[str, Any]]:
+def summarize(run_dir: Path, console: Console | None = None) -> Sweep:
     """Write the results files of a sweep directory and print its summary table."""
-    info = store.read_sweep_file(run_dir)
-    records = result_records(info)
-    json_path, csv_path = write_results(Path(run_dir), records)
+    sweep = load_sweep(run_dir)
+    json_path, csv_path = write_results(Path(run_dir), sweep.trials)
     console = console or Console()
-    console.print(results_table(info, records))
+    console.print(results_table(sweep.name, sweep.metric, sweep.goal, sweep.trials))
     console.print(f"results: {json_path} {csv_path}")
-    return records
-
-
-def sweep_dirs(root: Path) -> list[Path]:
-    """Every sweep directory under `root` (those holding a sweep file), by name."""
-    return sorted(p.parent for p in Path(root).glob(f"*/{store.SWEEP_FILE}"))
+    return sweep
 
 
 def controller_pid(run_dir: Path) -> int | None:
     """The pid of the controller running this sweep now, or None when none is."""
-    import fcntl
-
     lock_path = Path(run_dir) / "controller.lock"
     if not lock_path.exists():
         return None
@@ -138,26 +87,23 @@ def controller_pid(run_dir: Path) -> int | None:
 
 
 def overview(run_dir: Path) -> dict[str, Any]:
-    """Where one sweep stands: counts per state, best trial, whether a controller runs it."""
-    info = store.read_sweep_file(run_dir)
-    records = result_records(info)
-    counts: dict[str, int] = {}
-    for record in records:
-        counts[record["state"]] = counts.get(record["state"], 0) + 1
-    complete = [r for r in records if r["state"] == "complete"]
-    finished = sum(counts.get(s, 0) for s in ("complete", "pruned", "fail"))
+    """Where one sweep stands, as JSON (`status --json`, and a service's answer): counts per
+    state, the best trial, whether a controller runs it, and every trial's record."""
+    sweep = load_sweep(run_dir)
+    counts = sweep.counts()
+    best = sweep.best
     return {
-        "name": info["name"],
+        "name": sweep.name,
         "run_dir": str(run_dir),
-        "method": info.get("method"),
-        "metric": info.get("metric"),
-        "goal": info.get("goal", "minimize"),
-        "total": info.get("total"),
-        "finished": finished,
+        "method": sweep.info.method,
+        "metric": sweep.info.metric,
+        "goal": sweep.goal,
+        "total": sweep.info.total,
+        "finished": sum(counts.get(s, 0) for s in ("complete", "pruned", "fail")),
         "counts": counts,
-        "best": complete[0] if complete else None,
+        "best": best.to_dict() if best else None,
         "controller_pid": controller_pid(run_dir),
-        "records": records,
+        "records": [t.to_dict() for t in sweep.trials],
     }
 
 
@@ -176,3 +122,10 @@ def overview_line(item: dict[str, Any]) -> str:
         f"{item['name']}  {item['method']}  {item['finished']}/{item['total'] or '?'}  "
         f"{counts or 'no trials'}  {best_text}  {running}"
     )
+
+
+def overview_table(item: dict[str, Any]) -> Table:
+    """The results table of an overview (its records read back from JSON)."""
+    trials = [TrialResult.from_dict(record) for record in item["records"]]
+    metric = item.get("metric") or "value"
+    return results_table(item["name"], metric, item.get("goal", "minimize"), trials)

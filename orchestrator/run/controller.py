@@ -22,6 +22,7 @@ import optuna
 import ray
 from optuna.trial import TrialState
 
+from orchestrator import store
 from orchestrator.plan import space
 from orchestrator.programs.base import STOP_FILE, TrialRequest
 from orchestrator.run import endings
@@ -32,7 +33,6 @@ from orchestrator.run.endings import Ending
 from orchestrator.run.worker import run_trial
 from orchestrator.spec.model import SweepSpec
 from orchestrator.store import attrs, owners
-from orchestrator.store import trials as store
 
 SYSTEM_FAILURES = (
     ray.exceptions.WorkerCrashedError,
@@ -95,7 +95,7 @@ class Controller:
         self.target_reached = False
         self.spec_dir = str(Path(spec.path).resolve().parent)
         if Path(self.spec_dir) == self.run_dir:  # resumed from the spec's copy: the original's
-            self.spec_dir = str(Path(store.read_sweep_file(self.run_dir)["spec_path"]).parent)
+            self.spec_dir = str(Path(store.read_sweep_file(self.run_dir).spec_path).parent)
         self.python_path = list(dict.fromkeys([self.spec_dir, os.getcwd()]))
         self.me = owners.new_identity()  # this controller, as the owner of its trials
 
@@ -134,9 +134,7 @@ class Controller:
             if started_ray:
                 ray.shutdown()
             sweep_setup.release_lock(lock)
-        counts: dict[str, int] = {}
-        for row in store.trial_rows(self.study, self.goal):
-            counts[row.state] = counts.get(row.state, 0) + 1
+        counts = store.count_states(store.trial_results(self.study, self.goal))
         return SweepOutcome(self.run_dir, counts, interrupted=self.stop_requests > 0)
 
     def _total(self) -> int | None:

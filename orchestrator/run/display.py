@@ -12,15 +12,8 @@ from rich.live import Live
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-STATE_STYLES = {
-    "queued": "dim",
-    "running": "cyan",
-    "complete": "green",
-    "pruned": "yellow",
-    "fail": "red",
-    "interrupted": "magenta",
-    "retrying": "yellow",
-}
+from orchestrator.format import STATE_STYLES, format_params, format_seconds, format_value
+
 MAX_ROWS = 24
 
 
@@ -55,22 +48,6 @@ def make_display(console: Console | None = None) -> Display:
     """A live table when stdout is a terminal, plain log lines otherwise."""
     console = console or Console()
     return LiveDisplay(console) if console.is_terminal else PlainDisplay()
-
-
-def format_params(params: dict[str, Any], width: int = 48) -> str:
-    text = " ".join(f"{key.rsplit('.', 1)[-1]}={format_value(v)}" for key, v in params.items())
-    return text if len(text) <= width else text[: width - 1] + "…"
-
-
-def format_value(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return "-" if value is None else str(value)
-
-
-def format_seconds(seconds: float) -> str:
-    minutes, secs = divmod(int(seconds), 60)
-    return f"{minutes}:{secs:02d}" if minutes < 60 else f"{minutes // 60}h{minutes % 60:02d}"
 
 
 class PlainDisplay:

@@ -15,11 +15,11 @@ from typing import Any, TextIO
 import optuna
 import ray
 
+from orchestrator import store
 from orchestrator.errors import UserError
 from orchestrator.plan import space
 from orchestrator.plan.space import PlannedTrial
 from orchestrator.spec.model import SweepSpec
-from orchestrator.store import trials as store
 
 
 def acquire_lock(run_dir: Path) -> TextIO:
@@ -86,16 +86,15 @@ def open_study(
     metric = spec.metric.name if spec.metric else None
     goal = spec.metric.goal if spec.metric else "minimize"
     plan_signature = [[p.params, p.seed, p.ablation] for p in plan]
-    sweep_file = run_dir / store.SWEEP_FILE
-    known: dict[str, Any] = {}
-    if sweep_file.exists():
+    known = None
+    if (run_dir / store.SWEEP_FILE).exists():
         known = store.read_sweep_file(run_dir)
-        if known.get("plan") not in (None, store_json(plan_signature)):
+        if known.plan not in (None, store_json(plan_signature)):
             raise UserError(
                 f"{spec.path}: the plan differs from the one {run_dir} was started "
                 f"with; give the sweep a new `name:` or delete {run_dir}"
             )
-    uid = known.get("uid") or secrets.token_hex(4)  # makes wandb run ids unique
+    uid = (known.uid if known else "") or secrets.token_hex(4)  # makes wandb run ids unique
     study_name = spec.study_name or spec.name
     storage = store.open_storage(spec.storage, run_dir)
     study = optuna.create_study(
@@ -112,25 +111,23 @@ def open_study(
     spec_copy = run_dir / "spec.yaml"
     if not spec_copy.exists():
         spec_copy.write_text(Path(spec.path).read_text())
-    store.write_sweep_file(
-        run_dir,
-        {
-            "name": spec.name,
-            "method": spec.method,
-            "metric": metric,
-            "goal": goal,
-            "spec_path": str(Path(spec.path).resolve()),
-            "spec_copy": str(spec_copy),
-            "overrides": overrides,
-            "storage": store.storage_label(spec.storage, run_dir),
-            "study_name": study_name,
-            "run_dir": str(run_dir),
-            "plan": store_json(plan_signature),
-            "total": total,
-            "spec_hash": spec.spec_hash,
-            "uid": uid,
-        },
+    sweep = store.SweepFile(
+        name=spec.name,
+        method=spec.method,
+        metric=metric,
+        goal=goal,
+        spec_path=str(Path(spec.path).resolve()),
+        spec_copy=str(spec_copy),
+        overrides=list(overrides),
+        storage=store.storage_label(spec.storage, run_dir),
+        study_name=study_name,
+        run_dir=str(run_dir),
+        plan=store_json(plan_signature),
+        total=total,
+        spec_hash=spec.spec_hash,
+        uid=uid,
     )
+    store.write_sweep_file(run_dir, sweep)
     store.enqueue_plan(study, [p.params for p in plan])
     return study, uid
 

@@ -180,7 +180,7 @@ def pull(address: str, name: str, runs: Path, checkpoints: bool = False) -> Path
 
 def relocate(run_dir: Path, old_run_dir: str) -> None:
     """Point a copied sweep's records (sweep file, journal store) at where it lies now."""
-    from orchestrator.store import trials as store
+    from orchestrator import store
 
     old, new = json.dumps(old_run_dir)[1:-1], json.dumps(str(run_dir))[1:-1]
     if old == new:

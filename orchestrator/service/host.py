@@ -86,9 +86,9 @@ class SweepService:
                 spec, runs_root=self.runs_root, display=display, overrides=self.overrides
             )
             ended = self.controller.run()
-            records = summary.summarize(ended.run_dir)
+            sweep = summary.summarize(ended.run_dir)
             if not ended.interrupted:  # as `orchestrate run` ends: plots, report.md, summary run
-                report.write_report(ended.run_dir, records)
+                report.write_report(ended.run_dir, sweep)
             outcome.update(run_dir=str(ended.run_dir), counts=ended.counts)
             outcome["interrupted"] = ended.interrupted
         except UserError as error:

@@ -1,1 +1,67 @@
-"""store."""
+"""The sweep's durable store: an Optuna storage holding every trial's state.
+
+The store is the single source of truth. Besides Optuna's own fields (params, state, value,
+intermediate values) each trial carries the user attributes named in `attrs` (its plan
+point, directory, wandb run, node, times, retries, failure, final metrics, owner). Around it:
+the storage itself (`journal`), the sweep file that says how to reopen it (`sweep_file`),
+the plan's points in it (`trials`), which controller runs which trial (`owners`), and each
+trial as everything downstream reads it (`results.TrialResult`).
+"""
+
+from orchestrator.store import attrs
+from orchestrator.store.journal import (
+    JOURNAL_NAME,
+    JournalFile,
+    journal_path,
+    load_study,
+    open_storage,
+    storage_label,
+)
+from orchestrator.store.results import (
+    TrialResult,
+    best_first,
+    count_states,
+    trial_results,
+)
+from orchestrator.store.sweep_file import (
+    SWEEP_FILE,
+    SweepFile,
+    read_sweep_file,
+    sweep_dirs,
+    write_sweep_file,
+)
+from orchestrator.store.trials import (
+    attach_problem,
+    distributions_for_plan,
+    earlier_twin,
+    enqueue_plan,
+    has_waiting,
+    plan_conflict,
+    storable,
+)
+
+__all__ = [
+    "JOURNAL_NAME",
+    "SWEEP_FILE",
+    "JournalFile",
+    "SweepFile",
+    "TrialResult",
+    "attach_problem",
+    "attrs",
+    "best_first",
+    "count_states",
+    "distributions_for_plan",
+    "earlier_twin",
+    "enqueue_plan",
+    "has_waiting",
+    "journal_path",
+    "load_study",
+    "open_storage",
+    "plan_conflict",
+    "read_sweep_file",
+    "storable",
+    "storage_label",
+    "sweep_dirs",
+    "trial_results",
+    "write_sweep_file",
+]

@@ -1,25 +1,10 @@
-"""The sweep's durable store: an Optuna storage holding every trial's state.
-
-The store is the single source of truth. Besides Optuna's own fields (params, state, value,
-intermediate values) each trial carries user attributes: `plan_index` (its point in a fixed
-plan), `checkpoint_dir`, `wandb_run_id`, `wandb_dir`, `node`, `started_at`, `ended_at`,
-`retries`, `status_detail` ("interrupted" while a stopped trial waits to be resumed),
-`failure_reason` and `traceback`, and `final_metrics`.
-
-Default storage: an Optuna journal file, `runs/<sweep>/study.journal` (measured on 2 cores
-about 8x faster than SQLite); any Optuna storage URL (`sqlite:///...`, `postgresql://...`)
-works too.
-"""
+"""The plan's points in the study: enqueued once, a second copy found, an existing study
+checked before a sweep joins it; and the Optuna distributions a plan's values are stored in."""
 
 from __future__ import annotations
 
 import json
-import math
-import os
-import time
 from collections.abc import Sequence
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import optuna
@@ -29,79 +14,9 @@ from optuna.distributions import (
     FloatDistribution,
     IntDistribution,
 )
-from optuna.storages import BaseStorage, JournalStorage
-from optuna.storages.journal import JournalFileBackend
-from optuna.storages.journal._file import get_lock_file
 from optuna.trial import FrozenTrial, TrialState
 
-from orchestrator.store.attrs import DISCARDED
-
-JOURNAL_NAME = "study.journal"
-SWEEP_FILE = "sweep.json"
-
-optuna.logging.set_verbosity(optuna.logging.WARNING)
-
-
-class JournalFile(JournalFileBackend):
-    """Optuna's journal file, without an fsync on every write.
-
-    Each write is still one append under the journal's lock, so no reader sees half a
-    record, and what a process wrote stays when it is killed (the kernel holds it): the
-    controller or a worker dying loses nothing. Only a machine crash can drop the last
-    writes. The fsync costs more than everything else a trial does to the store (measured:
-    1.5 ms of ~2 ms per write on 2 cores), so it is off unless ORCHESTRATE_JOURNAL_FSYNC=1.
-    """
-
-    def append_logs(self, logs: list[dict[str, Any]]) -> None:
-        if os.environ.get("ORCHESTRATE_JOURNAL_FSYNC") == "1":
-            return super().append_logs(logs)
-        data = "".join(json.dumps(log, separators=(",", ":")) + "\n" for log in logs)
-        with get_lock_file(self._lock), open(self._file_path, "ab") as handle:
-            handle.write(data.encode("utf-8"))
-
-
-def open_storage(storage: str | None, run_dir: Path) -> BaseStorage:
-    """The spec's storage: an Optuna URL, a journal file path, or the default journal file."""
-    if storage and "://" in storage:
-        return optuna.storages.get_storage(storage)
-    path = journal_path(storage, run_dir)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return JournalStorage(JournalFile(str(path)))
-
-
-def storage_label(storage: str | None, run_dir: Path) -> str:
-    """How the sweep file records the storage, so `status` and `resume` can reopen it."""
-    if storage and "://" in storage:
-        return storage
-    return str(journal_path(storage, run_dir).resolve())
-
-
-def journal_path(storage: str | None, run_dir: Path) -> Path:
-    """The journal file of a spec's `storage:` path, or the default one in the sweep's dir."""
-    return Path(storage) if storage else run_dir / JOURNAL_NAME
-
-
-def write_sweep_file(run_dir: Path, info: dict[str, Any]) -> None:
-    """Record how to reopen this sweep (spec copy, storage, study name) in `runs/<sweep>/`."""
-    run_dir.mkdir(parents=True, exist_ok=True)
-    tmp = run_dir / (SWEEP_FILE + ".tmp")
-    tmp.write_text(json.dumps(info, indent=2, default=str))
-    tmp.replace(run_dir / SWEEP_FILE)
-
-
-def read_sweep_file(run_dir: Path) -> dict[str, Any]:
-    path = Path(run_dir) / SWEEP_FILE
-    if not path.exists():
-        from orchestrator.errors import UserError
-
-        raise UserError(f"{run_dir}: not a sweep directory (no {SWEEP_FILE})")
-    return json.loads(path.read_text())
-
-
-def load_study(info: dict[str, Any]) -> optuna.Study:
-    """Open an existing sweep's study read-write, from its sweep file."""
-    storage = open_storage(info["storage"], Path(info["run_dir"]))
-    return optuna.load_study(study_name=info["study_name"], storage=storage)
+from orchestrator.store.attrs import PLAN_INDEX
 
 
 def distributions_for_plan(plans: Sequence[dict[str, Any]]) -> dict[str, BaseDistribution]:
@@ -145,13 +60,13 @@ def enqueue_plan(study: optuna.Study, plans: Sequence[dict[str, Any]]) -> int:
     spec again never queues a point twice. Two controllers starting at once may both queue a
     point; the copy with the higher trial id is discarded when popped (`earlier_twin`).
     """
-    known = {t.user_attrs.get("plan_index") for t in study.get_trials(deepcopy=False)}
+    known = {t.user_attrs.get(PLAN_INDEX) for t in study.get_trials(deepcopy=False)}
     added = 0
     for index, params in enumerate(plans):
         if index in known:
             continue
         stored = {key: storable(value) for key, value in params.items()}
-        study.enqueue_trial(stored, user_attrs={"plan_index": index})
+        study.enqueue_trial(stored, user_attrs={PLAN_INDEX: index})
         added += 1
     return added
 
@@ -168,9 +83,9 @@ def earlier_twin(study: optuna.Study, trial: optuna.Trial) -> FrozenTrial | None
     several copies exactly one, the first, finds no earlier twin. (A server RDB commits
     concurrent inserts in id order too, unless two commits race within microseconds.)
     """
-    index = trial.user_attrs.get("plan_index")
+    index = trial.user_attrs.get(PLAN_INDEX)
     for other in study.get_trials(deepcopy=False):
-        if other._trial_id < trial._trial_id and other.user_attrs.get("plan_index") == index:
+        if other._trial_id < trial._trial_id and other.user_attrs.get(PLAN_INDEX) == index:
             return other
     return None
 
@@ -191,7 +106,7 @@ def attach_problem(study: optuna.Study, goal: str, plans: Sequence[dict[str, Any
 def plan_conflict(study: optuna.Study, plans: Sequence[dict[str, Any]]) -> str | None:
     """How the plan points already in `study` differ from `plans`, or None if they agree."""
     for trial in study.get_trials(deepcopy=False):
-        index = trial.user_attrs.get("plan_index")
+        index = trial.user_attrs.get(PLAN_INDEX)
         if index is None:
             continue
         stored = trial.system_attrs.get("fixed_params", trial.params)
@@ -199,50 +114,3 @@ def plan_conflict(study: optuna.Study, plans: Sequence[dict[str, Any]]) -> str |
         if stored != planned:
             return f"its trial {trial.number} is plan point {index} with {stored}"
     return None
-
-
-@dataclass
-class TrialRow:
-    """One trial as `status`, `results.json` and the summary table show it."""
-
-    number: int
-    state: str
-    params: dict[str, Any]
-    value: float | None
-    best: float | None
-    last_step: int | None
-    reason: str | None
-    attrs: dict[str, Any]
-
-
-def trial_rows(study: optuna.Study, goal: str = "minimize") -> list[TrialRow]:
-    """Every trial of the study, in trial order, with its best intermediate value."""
-    rows = []
-    for trial in study.get_trials(deepcopy=False):
-        if trial.state == TrialState.WAITING or trial.user_attrs.get(DISCARDED):
-            continue
-        inter = {s: v for s, v in trial.intermediate_values.items() if not math.isnan(v)}
-        pick = min if goal == "minimize" else max
-        best = pick(inter.values()) if inter else None
-        if trial.value is not None:
-            best = pick(best, trial.value) if best is not None else trial.value
-        state = trial.state.name.lower()
-        if trial.state == TrialState.RUNNING and trial.user_attrs.get("status_detail"):
-            state = trial.user_attrs["status_detail"]
-        rows.append(
-            TrialRow(
-                number=trial.number,
-                state=state,
-                params=dict(trial.params),
-                value=trial.value,
-                best=best,
-                last_step=max(inter) if inter else None,
-                reason=trial.user_attrs.get("failure_reason"),
-                attrs=dict(trial.user_attrs),
-            )
-        )
-    return rows
-
-
-def now() -> float:
-    return round(time.time(), 3)

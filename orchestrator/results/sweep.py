@@ -1,0 +1,90 @@
+"""The public Python API over a sweep's results: `load_sweep("runs/lr")`.
+
+    import orchestrator
+    sweep = orchestrator.load_sweep("runs/lr")
+    sweep.best.params, sweep.best.value        # the best complete trial
+    [t.state for t in sweep.trials]            # every trial, best first
+    sweep.to_dataframe()                       # one row per trial (needs pandas)
+
+Everything is read from the sweep's store (the same records `status`, `results.json` and the
+report show), so it works while the sweep runs, after it ended, and on a pulled copy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from orchestrator.store.journal import load_study
+from orchestrator.store.results import TrialResult, best_first, count_states, trial_results
+from orchestrator.store.sweep_file import SweepFile, read_sweep_file
+
+
+@dataclass
+class Sweep:
+    """A sweep's trials, best first, and how it was run (`info`: its sweep file)."""
+
+    run_dir: Path
+    info: SweepFile
+    trials: list[TrialResult]  # best first: complete, running, interrupted, pruned, failed
+
+    @property
+    def name(self) -> str:
+        return self.info.name
+
+    @property
+    def metric(self) -> str:
+        return self.info.metric_name
+
+    @property
+    def goal(self) -> str:
+        return self.info.goal
+
+    @property
+    def best(self) -> TrialResult | None:
+        """The complete trial with the best value, or None while no trial completed."""
+        return next((t for t in self.trials if t.state == "complete"), None)
+
+    def counts(self) -> dict[str, int]:
+        """How many trials are in each state."""
+        return count_states(self.trials)
+
+    def trial(self, number: int) -> TrialResult:
+        """The trial with this number."""
+        for result in self.trials:
+            if result.trial == number:
+                return result
+        raise KeyError(f"sweep {self.name} has no trial {number}")
+
+    def __iter__(self) -> Iterator[TrialResult]:
+        return iter(self.trials)
+
+    def __len__(self) -> int:
+        return len(self.trials)
+
+    def to_dataframe(self) -> Any:
+        """One row per trial, best first: the record's fields, `param.<key>` per parameter
+        and `final.<key>` per final metric. Needs pandas."""
+        try:
+            import pandas
+        except ImportError:
+            raise ImportError("Sweep.to_dataframe needs pandas: pip install pandas") from None
+        return pandas.DataFrame([flat_row(t) for t in self.trials])
+
+
+def flat_row(result: TrialResult) -> dict[str, Any]:
+    """A trial as one flat row: its scalar fields, `param.<key>` and `final.<key>`."""
+    row = {k: v for k, v in result.to_dict().items() if k not in ("params", "final_metrics")}
+    row |= {f"param.{k}": v for k, v in result.params.items()}
+    row |= {f"final.{k}": v for k, v in result.final_metrics.items()}
+    return row
+
+
+def load_sweep(run_dir: str | Path) -> Sweep:
+    """Read a sweep's results from its directory (`runs/<sweep>`)."""
+    run_dir = Path(run_dir)
+    info = read_sweep_file(run_dir)
+    results = trial_results(load_study(info), info.goal)
+    return Sweep(run_dir, info, best_first(results, info.goal))

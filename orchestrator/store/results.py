@@ -1,0 +1,114 @@
+"""`TrialResult`: one trial as everything downstream reads it, built from the store.
+
+`status`, `results.json`/`results.csv`, the report and `orchestrator.load_sweep` all show a
+trial through this record, so they tell the same story: its state (`complete`, `fail`,
+`pruned`, `running`, or `interrupted` while a stopped trial waits to be resumed), its
+params, its final and best values, why it failed, where its wandb run and checkpoints are.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from orchestrator.store import attrs
+
+STATE_ORDER = {"complete": 0, "running": 1, "interrupted": 2, "pruned": 3, "fail": 4}
+
+
+@dataclass
+class TrialResult:
+    """One trial of a sweep (the keys of `results.json`)."""
+
+    trial: int  # Optuna's trial number
+    state: str
+    params: dict[str, Any]
+    value: float | None  # the metric's final value (complete trials)
+    best: float | None  # the best value it reported
+    last_step: int | None  # the last step it reported the metric at
+    reason: str | None = None  # why it failed
+    final_metrics: dict[str, Any] = field(default_factory=dict)
+    wandb_run: str | None = None  # the run's path once synced, else its id
+    wandb_dir: str | None = None
+    checkpoint_dir: str | None = None
+    node: str | None = None
+    retries: int = 0
+    plan_index: int | None = None
+    started_at: float | None = None
+    ended_at: float | None = None
+    elapsed_s: float | None = None
+
+    @classmethod
+    def from_trial(cls, trial: FrozenTrial, goal: str = "minimize") -> TrialResult:
+        stored = trial.user_attrs
+        inter = {s: v for s, v in trial.intermediate_values.items() if not math.isnan(v)}
+        pick = min if goal == "minimize" else max
+        best = pick(inter.values()) if inter else None
+        if trial.value is not None:
+            best = pick(best, trial.value) if best is not None else trial.value
+        state = trial.state.name.lower()
+        if trial.state == TrialState.RUNNING and stored.get(attrs.STATUS_DETAIL):
+            state = stored[attrs.STATUS_DETAIL]
+        started, ended = stored.get(attrs.STARTED_AT), stored.get(attrs.ENDED_AT)
+        return cls(
+            trial=trial.number,
+            state=state,
+            params=dict(trial.params),
+            value=trial.value,
+            best=best,
+            last_step=max(inter) if inter else None,
+            reason=stored.get(attrs.FAILURE_REASON),
+            final_metrics=dict(stored.get(attrs.FINAL_METRICS) or {}),
+            wandb_run=stored.get(attrs.WANDB_RUN_PATH) or stored.get(attrs.WANDB_RUN_ID),
+            wandb_dir=stored.get(attrs.WANDB_DIR),
+            checkpoint_dir=stored.get(attrs.CHECKPOINT_DIR),
+            node=stored.get(attrs.NODE),
+            retries=stored.get(attrs.RETRIES, 0),
+            plan_index=stored.get(attrs.PLAN_INDEX),
+            started_at=started,
+            ended_at=ended,
+            elapsed_s=round(ended - started, 3) if started and ended else None,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> TrialResult:
+        """From `results.json` or a service's JSON answer: unknown keys are ignored."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in values.items() if k in known})
+
+
+def trial_results(study: optuna.Study, goal: str = "minimize") -> list[TrialResult]:
+    """Every trial of the sweep, in trial order: waiting and discarded ones left out."""
+    return [
+        TrialResult.from_trial(trial, goal)
+        for trial in study.get_trials(deepcopy=False)
+        if trial.state != TrialState.WAITING and not trial.user_attrs.get(attrs.DISCARDED)
+    ]
+
+
+def best_first(results: list[TrialResult], goal: str = "minimize") -> list[TrialResult]:
+    """Complete trials best first, then running, interrupted, pruned and failed ones."""
+    sign = 1 if goal == "minimize" else -1
+
+    def rank(result: TrialResult) -> tuple:
+        value = result.value if result.value is not None else result.best
+        missing = value is None or not math.isfinite(value)
+        return (STATE_ORDER.get(result.state, 5), missing, sign * (value or 0.0))
+
+    return sorted(results, key=rank)
+
+
+def count_states(results: list[TrialResult]) -> dict[str, int]:
+    """How many trials are in each state."""
+    counts: dict[str, int] = {}
+    for result in results:
+        counts[result.state] = counts.get(result.state, 0) + 1
+    return counts

@@ -1,0 +1,79 @@
+"""`sweep.json`: how to reopen a sweep from its directory (`runs/<sweep>/`).
+
+The controller writes it when a sweep starts; `status`, `resume`, `report`, `load_sweep` and
+the service read it. It names the spec's copy and the overrides the sweep was started with,
+the store (an Optuna storage URL or a journal file) and the study in it, and the plan's
+signature, so that a changed plan is refused rather than mixed into the old one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from orchestrator.errors import UserError
+
+SWEEP_FILE = "sweep.json"
+
+
+@dataclass(frozen=True)
+class SweepFile:
+    """The contents of a sweep's `sweep.json`."""
+
+    name: str
+    run_dir: str
+    storage: str  # an Optuna storage URL, or the journal file's path
+    study_name: str
+    spec_copy: str  # the spec as the sweep was started (`runs/<sweep>/spec.yaml`)
+    spec_path: str = ""  # where the spec was when the sweep started
+    method: str = ""
+    metric: str | None = None
+    goal: str = "minimize"
+    overrides: list[str] = field(default_factory=list)
+    plan: str | None = None  # the plan's signature (JSON), compared on every start
+    total: int | None = None  # the trials the sweep plans, or its run_cap
+    spec_hash: str = ""
+    uid: str = ""  # makes the sweep's wandb run ids unique
+
+    @property
+    def metric_name(self) -> str:
+        """The metric's name, or `value` for a sweep without one."""
+        return self.metric or "value"
+
+    @property
+    def spec_overrides(self) -> list[str]:
+        """What loads the spec copy as this sweep: its overrides, and its name."""
+        return [*self.overrides, f"name={self.name}"]
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> SweepFile:
+        """From `sweep.json` as any version wrote it: unknown keys are ignored."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in values.items() if k in known})
+
+
+def write_sweep_file(run_dir: Path, sweep: SweepFile) -> None:
+    """Write `runs/<sweep>/sweep.json` at once (a reader never sees half of it)."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    tmp = run_dir / (SWEEP_FILE + ".tmp")
+    tmp.write_text(json.dumps(sweep.to_dict(), indent=2, default=str))
+    tmp.replace(run_dir / SWEEP_FILE)
+
+
+def read_sweep_file(run_dir: str | Path) -> SweepFile:
+    """The sweep file of a sweep directory; a clear error when it is none."""
+    path = Path(run_dir) / SWEEP_FILE
+    if not path.exists():
+        raise UserError(f"{run_dir}: not a sweep directory (no {SWEEP_FILE})")
+    return SweepFile.from_dict(json.loads(path.read_text()))
+
+
+def sweep_dirs(root: str | Path) -> list[Path]:
+    """Every sweep directory under `root` (those holding a sweep file), by name."""
+    return sorted(p.parent for p in Path(root).glob(f"*/{SWEEP_FILE}"))
