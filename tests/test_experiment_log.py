@@ -13,7 +13,7 @@ import pytest
 import torch
 import wandb
 
-from orchestrator.tracking.logger import (
+from orchestrator.tracking import (
     ExperimentLogger,
     log_experiment,
     log_training_experiment,

@@ -15,8 +15,8 @@ from conftest import write_spec
 
 from orchestrator import cli, store
 from orchestrator.results import report
-from orchestrator.store import TrialResult
 from orchestrator.spec import load_spec
+from orchestrator.store import TrialResult
 from orchestrator.tracking.wandb_records import find_run_files, read_run_history
 
 ABLATION = """

@@ -32,7 +32,8 @@ from orchestrator.spec.model import SweepSpec
 from orchestrator.store.results import TrialResult
 from orchestrator.store.sweep_file import SweepFile
 from orchestrator.tracking.history import jsonl_history
-from orchestrator.tracking.logger import ExperimentLogger, wandb_key
+from orchestrator.tracking.keys import wandb_key
+from orchestrator.tracking.logger import ExperimentLogger
 
 REPORT_DIR = "report"
 

@@ -12,9 +12,15 @@ resumed logger replays into wandb the rows that its earlier wandb files lost.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from orchestrator.tracking.wandb_records import WandbLogError, find_run_files, summarize_run
+
+log = logging.getLogger(__name__)
 
 HISTORY_KINDS = {"metrics", "train", "val", "epoch", "custom"}  # records that are history rows
 
@@ -73,3 +79,33 @@ def lost_rows(
 
 def _is_table_row(row: dict[str, Any]) -> bool:
     return any(isinstance(value, dict) and "_type" in value for value in row.values())
+
+
+@dataclass
+class EarlierAttempts:
+    """What a resumed logger takes up from the earlier attempts of its run id."""
+
+    rows: list[dict[str, Any]]  # the JSONL's history rows, each step once
+    lost: list[dict[str, Any]]  # those of them the earlier wandb files do not hold
+    next_wandb_step: int  # wandb's `_step` after the earlier files' last
+    elapsed_s: float  # training seconds before this attempt
+
+
+def earlier_attempts(jsonl_path: Path, wandb_dir: Path | None, run_id: str) -> EarlierAttempts:
+    """Read the earlier attempts of a run id: its JSONL mirror and (unless `wandb_dir` is
+    None: logging to wandb is off) its earlier wandb files."""
+    rows = jsonl_history(jsonl_path)
+    files = find_run_files(wandb_dir, run_id) if wandb_dir is not None else []
+    history: list[dict[str, Any]] = []
+    try:
+        history = summarize_run(files).history if files else []
+    except (OSError, WandbLogError) as error:
+        log.warning("cannot read the earlier wandb files of run %s: %s", run_id, error)
+    steps = [row["_step"] for row in history if "_step" in row]
+    elapsed = [row["elapsed_s"] for row in [*history, *rows] if "elapsed_s" in row]
+    return EarlierAttempts(
+        rows=rows,
+        lost=lost_rows(rows, history),
+        next_wandb_step=max(steps) + 1 if steps else 0,
+        elapsed_s=max(elapsed, default=0.0),
+    )

@@ -1,10 +1,8 @@
-"""The parts of experiment logging that need no open run; `orchestrator.experiment_log`
-exports them all.
+"""The parts of experiment logging that need no open run.
 
 Which wandb mode a run gets (online only where an API key is configured) and its id; the
 model, system and ablation figures that ExperimentLogger records (`log_model_info`,
-`log_system_info`, `log_hyperparameter_ablation`); and the seed's one-call convenience
-functions `log_experiment` and `log_training_experiment`.
+`log_system_info`, `log_hyperparameter_ablation`);.
 """
 
 from __future__ import annotations
@@ -16,15 +14,10 @@ import re
 import secrets
 import string
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlparse
-
-from orchestrator.tracking.redact import sanitize
-
-if TYPE_CHECKING:
-    from orchestrator.tracking.logger import ExperimentLogger
 
 MODES = ("online", "offline", "disabled")
 
@@ -134,52 +127,10 @@ def _mean_std(value: Any) -> tuple[float, float]:
     return float(value), 0.0
 
 
-def log_experiment(
-    project_name: str,
-    experiment_name: str,
-    config: Mapping[str, Any] | None = None,
-    history: Iterable[Mapping[str, Any]] = (),
-    summary: Mapping[str, Any] | None = None,
-    **logger_args: Any,
-) -> str:
-    """Record a whole experiment at once (e.g. results from elsewhere); returns its run id.
-
-    `history` is a sequence of flat metric dicts as `log_metrics` takes them.
-    """
-    from orchestrator.tracking.logger import ExperimentLogger  # which imports this module
-
-    with ExperimentLogger(project_name, experiment_name, config, **logger_args) as logger:
-        for metrics in history:
-            logger.log_metrics(metrics)
-        logger.set_summary(**(summary or {}))
-        return logger.run_id
-
-
-def log_training_experiment(
-    config: Mapping[str, Any] | Any,
-    model: Any,
-    experiment_name: str | None = None,
-    tags: Iterable[str] | None = None,
-    project_name: str | None = None,
-    **logger_args: Any,
-) -> ExperimentLogger:
-    """Start the logger for a training run, with model and system info already logged.
-
-    Names not given come from the config's `logging` section (`project_name`,
-    `experiment_name`, `tags`, `notes`), as in the seed's `config_with_wandb.yaml`.
-    """
-    from orchestrator.tracking.logger import ExperimentLogger  # which imports this module
-
-    plain = sanitize(config)
-    settings = plain.get("logging", {}) if isinstance(plain, dict) else {}
-    logger_args.setdefault("notes", settings.get("notes"))
-    logger = ExperimentLogger(
-        project_name=project_name or settings.get("project_name", "orchestrate"),
-        experiment_name=experiment_name or settings.get("experiment_name", "training"),
-        config=plain,
-        tags=tags if tags is not None else settings.get("tags"),
-        **logger_args,
-    )
-    logger.log_model_info(model)
-    logger.log_system_info()
-    return logger
+def ablation_summary(name: str, config: Any, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """An ablation's run-summary values: its config, and each metric's deltas."""
+    summary = {f"ablation/{name}/config": config}
+    for r in rows:
+        summary[f"ablation/{name}/{r['metric']}/abs_delta"] = r["abs_delta"]
+        summary[f"ablation/{name}/{r['metric']}/rel_delta"] = r["rel_delta"]
+    return summary

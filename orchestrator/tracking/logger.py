@@ -6,12 +6,7 @@ under `<dir>/wandb/`. wandb is a guest: an exception from it (at `init` or on an
 is logged once as a warning, the wandb run is abandoned, and the JSONL goes on, so logging
 never stops a training run.
 
-Metric names: the trainer's flat report names map onto wandb sections that chart against the
-right x-axis: `train_loss` -> `train/loss`, `val_perplexity` -> `val/perplexity`,
-`lr` -> `train/lr`, `tokens_per_s` -> `perf/tokens_per_s`; `step`, `epoch`, `tokens` and
-`elapsed_s` stay top-level and serve as step metrics. `train/*`, `val/*`, `perf/*` and
-`custom/*` chart against `step`; `wallclock/*` (a copy of the train and validation losses)
-against `elapsed_s` seconds; `epoch/*` against `epoch`.
+Metric names map onto wandb sections as `orchestrator.tracking.keys` says.
 
 Resuming (`run_id` + `resume="allow"`): wandb 0.31 offline writes a second run directory with
 a new `.wandb` file for the same id, whose own `_step` counter would restart at 0. The logger
@@ -41,53 +36,23 @@ from typing import Any
 import wandb
 from wandb.sdk.mailbox import HandleAbandonedError, MailboxClosedError
 
-from orchestrator.tracking.history import jsonl_history, lost_rows
+from orchestrator.tracking.history import earlier_attempts
 from orchestrator.tracking.info import (
     ablation_rows,
-    api_key_configured,
-    log_experiment,
-    log_training_experiment,
+    ablation_summary,
     model_info,
     new_run_id,
     resolve_mode,
     system_info,
 )
+from orchestrator.tracking.keys import define_metrics, wandb_key
 from orchestrator.tracking.redact import sanitize, secret_env_values
-from orchestrator.tracking.wandb_records import (
-    WandbLogError,
-    find_run_files,
-    summarize_run,
-    wait_for_exit_record,
-)
-
-__all__ = ["ExperimentLogger", "wandb_key", "log_experiment", "log_training_experiment"]
-__all__ += ["resolve_mode", "api_key_configured", "new_run_id"]  # from experiment_info
+from orchestrator.tracking.wandb_records import wait_for_exit_record
 
 log = logging.getLogger(__name__)
 
 # How wandb 0.31 fails once its service process is gone (e.g. killed), at any later call.
 SERVICE_LOST = (ConnectionError, MailboxClosedError, HandleAbandonedError)
-
-TOP_LEVEL_KEYS = {"step", "epoch", "elapsed_s", "tokens"}
-PERF_KEYS = {"step_time_s", "tokens_per_s", "memory_mb"}
-TRAIN_KEYS = {"lr": "train/lr", "learning_rate": "train/lr", "grad_norm": "train/grad_norm"}
-
-
-def wandb_key(name: str, section: str = "") -> str:
-    """The wandb history key for a trainer metric name (see the module docstring)."""
-    if "/" in name or name in TOP_LEVEL_KEYS:
-        return name
-    if name in PERF_KEYS:
-        return f"perf/{name}"
-    if name in TRAIN_KEYS:
-        return TRAIN_KEYS[name]
-    for prefix in ("train", "val"):
-        if name.startswith(prefix + "_"):
-            return f"{prefix}/{name.removeprefix(prefix + '_')}"
-    return f"{section}/{name}" if section else name
-
-
-# --- the logger ----------------------------------------------------------------------------
 
 
 class ExperimentLogger:
@@ -159,31 +124,17 @@ class ExperimentLogger:
             self.run = wandb.init(
                 mode=self.mode, dir=str(self.dir), reinit="create_new", **init_args
             )
-            self.run.define_metric("step")
-            self.run.define_metric("elapsed_s")
-            self.run.define_metric("epoch")
-            for section in ("train", "val", "perf", "custom"):
-                self.run.define_metric(f"{section}/*", step_metric="step")
-            self.run.define_metric("wallclock/*", step_metric="elapsed_s")
-            self.run.define_metric("epoch/*", step_metric="epoch")
+            define_metrics(self.run)
         except Exception as error:  # wandb's failures must never stop training
             self._drop_wandb(error, "init")
 
     def _take_up_earlier_attempts(self) -> None:
         """Continue `_step` and the clock where the earlier attempts of this run id ended, and
         keep their JSONL rows for `_catch_up`."""
-        self._earlier = jsonl_history(self.jsonl_path)
-        files = find_run_files(self.dir / "wandb", self.run_id) if self.mode != "disabled" else []
-        history: list[dict[str, Any]] = []
-        try:
-            history = summarize_run(files).history if files else []
-        except (OSError, WandbLogError) as error:
-            log.warning("cannot read the earlier wandb files of run %s: %s", self.run_id, error)
-        steps = [row["_step"] for row in history if "_step" in row]
-        self._wandb_step = max(steps) + 1 if steps else 0
-        elapsed = [row["elapsed_s"] for row in [*history, *self._earlier] if "elapsed_s" in row]
-        self._clock_shift = max(elapsed, default=0.0)
-        self._lost = lost_rows(self._earlier, history)
+        wandb_dir = self.dir / "wandb" if self.mode != "disabled" else None
+        earlier = earlier_attempts(self.jsonl_path, wandb_dir, self.run_id)
+        self._earlier, self._lost = earlier.rows, earlier.lost
+        self._wandb_step, self._clock_shift = earlier.next_wandb_step, earlier.elapsed_s
 
     def _catch_up(self, before: int | None) -> None:
         """Before a resumed run's first new row, at step `before` (None: at finish, or a row
@@ -427,10 +378,7 @@ class ExperimentLogger:
             f"ablation/{ablation_name}", columns, [list(r.values()) for r in rows], step
         )
         if self.run is not None:
-            summary = {f"ablation/{ablation_name}/config": config}
-            for r in rows:
-                summary[f"ablation/{ablation_name}/{r['metric']}/abs_delta"] = r["abs_delta"]
-                summary[f"ablation/{ablation_name}/{r['metric']}/rel_delta"] = r["rel_delta"]
+            summary = ablation_summary(ablation_name, config, rows)
             self._wandb("summary", self.run.summary.update, summary)
         return rows
 
