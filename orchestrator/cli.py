@@ -198,7 +198,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from orchestrator.plan.space import expand, plan_summary
+    from orchestrator.plan.expand import expand, plan_summary
     from orchestrator.spec import load_spec
 
     spec = load_spec(args.spec, args.overrides)

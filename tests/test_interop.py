@@ -23,7 +23,7 @@ from conftest import TESTS, write_spec
 from orchestrator import store
 from orchestrator.cli import main
 from orchestrator.interop.export import WANDB_KEYS
-from orchestrator.plan.space import expand
+from orchestrator.plan.expand import expand
 from orchestrator.programs import ScriptProgram, script_run
 from orchestrator.spec import load_spec
 from orchestrator.tracking.wandb_records import read_run_history

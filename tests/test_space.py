@@ -10,16 +10,8 @@ import pytest
 import yaml
 
 from orchestrator import cli
-from orchestrator.plan.space import (
-    expand,
-    grid_values,
-    make_pruner,
-    make_sampler,
-    param_distributions,
-    sample,
-    suggest,
-    trainer_overrides,
-)
+from orchestrator.plan.expand import expand, grid_values, sample, trainer_overrides
+from orchestrator.plan.search import make_pruner, make_sampler, param_distributions, suggest
 from orchestrator.programs import ScriptProgram, TrainerProgram
 from orchestrator.spec import load_spec
 from trainer.config import load_config

@@ -1,7 +1,7 @@
 """What a sweep's trials say together: ablation deltas across seeds, and parameter importance.
 
 Ablations. The trials of an ablation sweep group by the plan point they ran (the baseline or
-one ablation; `space.expand(spec)[plan_index]`), one trial per seed. A group's metrics are the
+one ablation; `expand(spec)[plan_index]`), one trial per seed. A group's metrics are the
 mean and the sample standard deviation (ddof 1; 0 for a single seed) over its complete trials:
 the sweep's metric (the store's value) and every numeric final metric the program returned.
 A diverged trial has no final metrics, so it cannot enter a mean; it is a finding all the
@@ -26,7 +26,7 @@ from typing import Any
 from rich.table import Table
 
 from orchestrator.format import format_params, format_value
-from orchestrator.plan import space
+from orchestrator.plan.expand import expand
 from orchestrator.spec.model import SweepSpec
 from orchestrator.store.results import TrialResult
 
@@ -83,7 +83,7 @@ def ablation_groups(
 ) -> list[AblationGroup]:
     """The baseline, then each ablation in the spec's order, with its trials' results
     (`metric`, the sweep's, is the store's value of each trial)."""
-    plan = space.expand(spec)
+    plan = expand(spec)
     groups = {
         name: AblationGroup(name, dict(spec.ablations.get(name, {})), [])
         for name in ["baseline", *spec.ablations]

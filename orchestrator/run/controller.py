@@ -23,7 +23,7 @@ import ray
 from optuna.trial import TrialState
 
 from orchestrator import store
-from orchestrator.plan import space
+from orchestrator.plan.expand import expand
 from orchestrator.programs.base import STOP_FILE, TrialRequest
 from orchestrator.run import endings
 from orchestrator.run import setup as sweep_setup
@@ -89,7 +89,7 @@ class Controller:
         self.metric = spec.metric.name if spec.metric else None
         self.goal = spec.metric.goal if spec.metric else "minimize"
         self.active: dict[Any, ActiveTrial] = {}  # generator -> trial
-        self.plan = space.expand(spec)
+        self.plan = expand(spec)
         self.distributions = store.distributions_for_plan([p.params for p in self.plan])
         self.stop_requests = 0
         self.target_reached = False

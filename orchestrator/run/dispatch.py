@@ -16,8 +16,8 @@ from typing import Any
 
 import optuna
 
-from orchestrator.plan import space
-from orchestrator.plan.space import PlannedTrial
+from orchestrator.plan import search
+from orchestrator.plan.expand import PlannedTrial, trainer_overrides
 from orchestrator.programs.base import STOP_FILE, TrialRequest
 from orchestrator.run.naming import run_options
 from orchestrator.spec.model import SweepSpec
@@ -57,8 +57,8 @@ class TrialFactory:
             return Point(planned.params, planned.overrides, planned)
         if self.plan:
             return "no planned point left to run"  # another controller took the last one
-        params = space.suggest(trial, self.spec)  # an adopted trial gets its own back
-        overrides = space.trainer_overrides(self.spec, params, self.spec.seeds[0])
+        params = search.suggest(trial, self.spec)  # an adopted trial gets its own back
+        overrides = trainer_overrides(self.spec, params, self.spec.seeds[0])
         return Point(params, overrides, None)
 
     def request(self, trial: optuna.Trial, point: Point, adopted: bool) -> TrialRequest:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from orchestrator.plan.space import PlannedTrial
+from orchestrator.plan.expand import PlannedTrial
 from orchestrator.spec.model import SweepSpec
 from orchestrator.tracking.run_options import RunOptions
 

@@ -17,8 +17,8 @@ import ray
 
 from orchestrator import store
 from orchestrator.errors import UserError
-from orchestrator.plan import space
-from orchestrator.plan.space import PlannedTrial
+from orchestrator.plan import search
+from orchestrator.plan.expand import PlannedTrial
 from orchestrator.spec.model import SweepSpec
 
 
@@ -101,8 +101,8 @@ def open_study(
         storage=storage,
         study_name=study_name,
         direction="maximize" if goal == "maximize" else "minimize",
-        sampler=space.make_sampler(spec),
-        pruner=space.make_pruner(spec),
+        sampler=search.make_sampler(spec),
+        pruner=search.make_pruner(spec),
         load_if_exists=True,
     )
     problem = store.attach_problem(study, goal, [p.params for p in plan])

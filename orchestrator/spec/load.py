@@ -87,7 +87,7 @@ def load_spec(path: str | Path, overrides: Sequence[str] = ()) -> SweepSpec:
         problems += pydantic_problems(error)
     problems += program.spec_problems(data)
     if spec is not None and not problems:
-        from orchestrator.plan.space import expand  # plan imports spec: import it once needed
+        from orchestrator.plan.expand import expand  # plan imports spec: import it once needed
 
         problems += program.trial_problems(expand(spec), spec.parameters)
     if problems:
