@@ -9,7 +9,7 @@ export RAY_USAGE_STATS_ENABLED ?= 0
 export RAY_ENABLE_UV_RUN_RUNTIME_ENV ?= 0
 export PYTHONUNBUFFERED := 1
 
-.PHONY: install sweep test bench lint format clean
+.PHONY: install sweep test test-fast bench lint format clean
 
 install: $(STAMP)
 
@@ -27,6 +27,10 @@ sweep: install
 
 test: install
 	$(BIN)/python -m pytest -q
+
+# The unit tests alone: no Ray, no subprocesses, under a minute.
+test-fast: install
+	$(BIN)/python -m pytest -q tests/unit
 
 bench: install
 	$(BIN)/python -m bench.trainer

@@ -1,4 +1,8 @@
-"""Shared test fixtures: a real local Ray, and sweep specs written next to the test programs."""
+"""Shared test fixtures and helpers: a real local Ray, sweep specs written next to the test
+programs, a sweep's trials read from its store, and waiting for a condition.
+
+`tests/unit/` runs without Ray or subprocesses (`make test-fast`); `tests/integration/` runs
+the real parts: Ray, wandb offline, Optuna storages, the CLI in its own process."""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ import json
 import os
 import shutil
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -15,6 +20,7 @@ os.environ.setdefault("WANDB_SILENT", "true")
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 
 TESTS = Path(__file__).parent
+ROOT = TESTS.parent
 PROGRAMS = TESTS / "sweep_programs.py"
 
 
@@ -41,3 +47,50 @@ def trial_starts(trial) -> list[dict]:
     """The starts a `sweep_programs.steps` trial logged (one line per start that ended)."""
     path = Path(trial.user_attrs["checkpoint_dir"]) / "starts.jsonl"
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def trials_of(run_dir: Path) -> list:
+    """The trials in a sweep's store, as Optuna's FrozenTrials ([] before the sweep starts)."""
+    from orchestrator import store
+
+    if not (Path(run_dir) / store.SWEEP_FILE).exists():
+        return []
+    return store.load_study(store.read_sweep_file(run_dir)).get_trials()
+
+
+def wait_for(condition, timeout: float = 120.0, interval: float = 0.1) -> None:
+    """Wait until `condition()` is true; fail after `timeout` seconds."""
+    deadline = time.time() + timeout
+    while not condition():
+        assert time.time() < deadline, "timed out"
+        time.sleep(interval)
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def wandb_service_pids(parent: int | str = "self") -> list[int]:
+    """Children of a process (of any of its threads) that run wandb's service."""
+    tasks = Path(f"/proc/{parent}/task").glob("*/children")
+    children = " ".join(p.read_text() for p in tasks)
+    return [int(pid) for pid in children.split() if is_wandb_core(pid)]
+
+
+def is_wandb_core(pid: str) -> bool:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip() == "wandb-core"
+    except OSError:
+        return False
+
+
+def wait_until_dead(pid: int) -> None:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            if Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] in "ZX":
+                return
+        except OSError:
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"wandb-core {pid} still alive after SIGKILL")

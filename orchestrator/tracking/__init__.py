@@ -1,23 +1,31 @@
 """Experiment tracking: the ExperimentLogger (one wandb run per experiment, mirrored to a
 local JSONL file), and reading wandb's offline `.wandb` files back.
+
+Names are imported on first use: a spec or a request (`RunOptions`) must not import wandb.
 """
 
-from orchestrator.tracking.convenience import log_experiment, log_training_experiment
-from orchestrator.tracking.info import api_key_configured, new_run_id, resolve_mode
-from orchestrator.tracking.keys import wandb_key
-from orchestrator.tracking.logger import ExperimentLogger
-from orchestrator.tracking.run_options import RunOptions
-from orchestrator.tracking.wandb_records import find_run_files, read_run_history
+from __future__ import annotations
 
-__all__ = [
-    "ExperimentLogger",
-    "RunOptions",
-    "api_key_configured",
-    "find_run_files",
-    "log_experiment",
-    "log_training_experiment",
-    "new_run_id",
-    "read_run_history",
-    "resolve_mode",
-    "wandb_key",
-]
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "ExperimentLogger": "orchestrator.tracking.logger",
+    "RunOptions": "orchestrator.tracking.run_options",
+    "api_key_configured": "orchestrator.tracking.info",
+    "find_run_files": "orchestrator.tracking.wandb_records",
+    "log_experiment": "orchestrator.tracking.convenience",
+    "log_training_experiment": "orchestrator.tracking.convenience",
+    "new_run_id": "orchestrator.tracking.info",
+    "read_run_history": "orchestrator.tracking.wandb_records",
+    "resolve_mode": "orchestrator.tracking.info",
+    "wandb_key": "orchestrator.tracking.keys",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'orchestrator.tracking' has no attribute {name!r}")
+    return getattr(importlib.import_module(_EXPORTS[name]), name)

@@ -8,6 +8,7 @@ import numpy as np
 import optuna
 import pytest
 import yaml
+from conftest import ROOT
 
 from orchestrator import cli
 from orchestrator.plan.expand import expand, grid_values, sample, trainer_overrides
@@ -16,7 +17,7 @@ from orchestrator.programs import ScriptProgram, TrainerProgram
 from orchestrator.spec import load_spec
 from trainer.config import load_config
 
-SWEEPS = sorted((Path(__file__).parent.parent / "sweeps").glob("*.yaml"))
+SWEEPS = sorted((ROOT / "sweeps").glob("*.yaml"))
 
 # Every W&B distribution, with parameters chosen so that the samples' bounds tell the
 # W&B meaning apart from a plausible mistake (exponents vs values, inclusive ends, ...).
@@ -206,7 +207,7 @@ def test_plans_are_deterministic(tmp_path):
 
 
 def test_ablation_plan(tmp_path):
-    spec = load_spec(Path(__file__).parent.parent / "sweeps" / "ablations.yaml")
+    spec = load_spec(ROOT / "sweeps" / "ablations.yaml")
     trials = expand(spec)
     assert len(trials) == (1 + 4) * 2
     assert [t.ablation for t in trials[::2]] == [
@@ -241,7 +242,7 @@ def test_trainer_overrides_order(tmp_path):
 
 
 def test_overrides_on_the_command_line(tmp_path):
-    lr = Path(__file__).parent.parent / "sweeps" / "lr.yaml"
+    lr = ROOT / "sweeps" / "lr.yaml"
     overrides = [
         "run_cap=4",
         "trainer.train.max_steps=50",

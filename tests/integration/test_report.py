@@ -11,7 +11,7 @@ import statistics
 from pathlib import Path
 
 import pytest
-from conftest import write_spec
+from conftest import trials_of, write_spec
 
 from orchestrator import cli, store
 from orchestrator.results import report
@@ -44,14 +44,10 @@ RANDOM = """
 """
 
 
-def store_trials(run_dir: Path) -> list:
-    return store.load_study(store.read_sweep_file(run_dir)).get_trials()
-
-
 def expected_ablation_stats(run_dir: Path) -> dict[str, dict]:
     """Per plan point, from the store: complete values of loss and accuracy, diverged count."""
     groups: dict[str, dict] = {}
-    for trial in store_trials(run_dir):
+    for trial in trials_of(run_dir):
         group = groups.setdefault(
             trial.params["ablation"], {"loss": [], "accuracy": [], "diverged": 0, "seeds": 0}
         )
@@ -86,7 +82,7 @@ def test_ablation_sweep_ends_with_summary_run_tables_and_report(
     assert (run.job_type, run.group, run.name) == ("sweep-summary", "abl", "abl-summary")
     assert run.exit_code == 0
     results = run.table("results")
-    trials = {t.number: t for t in store_trials(run_dir)}
+    trials = {t.number: t for t in trials_of(run_dir)}
     assert sorted(row["trial"] for row in results) == sorted(trials)
     for row in results:
         assert row["loss"] == trials[row["trial"]].value

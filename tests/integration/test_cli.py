@@ -33,3 +33,20 @@ def test_resume_of_a_directory_that_is_no_sweep(tmp_path):
     )
     assert out.returncode == 2
     assert out.stderr.strip() == f"{tmp_path}: not a sweep directory (no sweep.json)"
+
+
+def test_subprocess_exit_code_and_no_traceback(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text(
+        "method: random\nrun_cap: 2\nparameters:\n  optimizer.lr: {min: 0.1, max: 0.001}\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-m", "orchestrator.cli", "plan", str(path)],
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode == 2
+    assert "Traceback" not in out.stderr
+    assert out.stderr.splitlines() == [
+        f"{path}:4: parameters.optimizer.lr: min (0.1) must be less than max (0.001)"
+    ]

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import signal
-import time
 from pathlib import Path
 
 import pytest
 import torch
 import wandb
+from conftest import read_jsonl, wait_until_dead, wandb_service_pids
 
 from orchestrator.tracking import (
     ExperimentLogger,
@@ -43,10 +42,6 @@ def trainer_report(step: int) -> dict:
         val = VAL_LOSSES[step]
         metrics.update(val_loss=val, val_perplexity=math.exp(val), val_accuracy=0.2)
     return metrics
-
-
-def read_jsonl(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text().splitlines()]
 
 
 @pytest.fixture(scope="module")
@@ -273,32 +268,6 @@ def test_wandb_failing_at_init_leaves_the_jsonl(tmp_path, monkeypatch, caplog):
     kinds = [line["kind"] for line in read_jsonl(tmp_path / "logs" / "nokey.jsonl")]
     expected = ["init", "wandb_error", *["metrics"] * 5, "text_generation", "ablation"]
     assert kinds == [*expected, "summary", "finish"]
-
-
-def wandb_service_pids(parent: int | str = "self") -> list[int]:
-    """Children of a process (of any of its threads) that run wandb's service."""
-    tasks = Path(f"/proc/{parent}/task").glob("*/children")
-    children = " ".join(p.read_text() for p in tasks)
-    return [int(pid) for pid in children.split() if is_wandb_core(pid)]
-
-
-def is_wandb_core(pid: str) -> bool:
-    try:
-        return Path(f"/proc/{pid}/comm").read_text().strip() == "wandb-core"
-    except OSError:
-        return False
-
-
-def wait_until_dead(pid: int) -> None:
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            if Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] in "ZX":
-                return
-        except OSError:
-            return
-        time.sleep(0.01)
-    raise AssertionError(f"wandb-core {pid} still alive after SIGKILL")
 
 
 @pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="finds wandb-core through /proc")

@@ -8,12 +8,9 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
-from conftest import trial_starts, write_spec
+from conftest import trial_starts, trials_of, wait_for, write_spec
 from optuna.trial import TrialState
-
-from orchestrator import store
 
 SPEC = """
     name: restart
@@ -32,13 +29,6 @@ def orchestrate(*args: str, **kwargs) -> subprocess.Popen:
     return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kwargs)
 
 
-def wait_for(condition, timeout: float = 120.0) -> None:
-    deadline = time.time() + timeout
-    while not condition():
-        assert time.time() < deadline, "timed out"
-        time.sleep(0.1)
-
-
 def test_sigkill_controller_then_rerun_continues_without_duplicates(tmp_path):
     spec = write_spec(tmp_path, SPEC)
     runs = tmp_path / "runs"
@@ -46,9 +36,7 @@ def test_sigkill_controller_then_rerun_continues_without_duplicates(tmp_path):
     first = orchestrate("run", str(spec), "--runs", str(runs), "--num-cpus", "2")
 
     def study_trials():
-        if not (run_dir / store.SWEEP_FILE).exists():
-            return []
-        return store.load_study(store.read_sweep_file(run_dir)).get_trials()
+        return trials_of(run_dir)
 
     def one_done_and_two_midway() -> bool:
         trials = study_trials()

@@ -8,6 +8,7 @@ import pytest
 from conftest import write_spec
 from optuna.trial import TrialState
 
+import orchestrator
 from orchestrator import store
 from orchestrator.run.controller import Controller
 from orchestrator.spec import load_spec
@@ -57,3 +58,24 @@ def test_trainer_sweep_completes_and_a_divergent_rate_fails_unretried(local_ray,
     assert any("val/loss" in row for row in run.history)
     failed = read_run_history(bad.user_attrs["wandb_dir"], bad.user_attrs["wandb_run_id"])
     assert failed.summary["state"] == "failed: diverged"
+
+
+def test_trainer_named_as_a_function_with_two_seeds_completes_every_trial(local_ray, tmp_path):
+    """`program: trainer.train:train` is the shared trainer: seeds reach it as train.seed."""
+    text = """
+        name: seeded
+        method: grid
+        program: trainer.train:train
+        seeds: 2
+        metric: {name: val_loss, goal: minimize}
+        parameters:
+          optimizer.lr: {values: [0.01]}
+        trainer: {train.max_steps: 6, train.eval_every: 3, train.log_every: 3}
+    """
+    spec = load_spec(write_spec(tmp_path, text))
+    outcome = Controller(spec, runs_root=tmp_path / "runs").run()
+    assert outcome.counts == {"complete": 2}
+    sweep = orchestrator.load_sweep(outcome.run_dir)
+    runs = [read_run_history(t.wandb_dir, t.wandb_run) for t in sweep.trials]
+    assert sorted(run.config["train"]["seed"] for run in runs) == [0, 1]
+    assert sweep.trials[0].value != sweep.trials[1].value  # the seeds differ

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from test_experiment_log import read_jsonl, wait_until_dead, wandb_service_pids
+from conftest import ROOT, read_jsonl, wait_until_dead, wandb_service_pids
 
 from orchestrator.tracking.history import jsonl_history, lost_rows
 from orchestrator.tracking.logger import ExperimentLogger
@@ -21,8 +21,6 @@ from orchestrator.tracking.wandb_records import (
     read_run_history,
     summarize_run,
 )
-
-ROOT = Path(__file__).resolve().parent.parent
 
 KILLED_TRAINER = """
 import sys, time

@@ -13,16 +13,14 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import write_spec
+from conftest import trials_of, wait_for, write_spec
 from optuna.trial import TrialState
 from ray.job_submission import JobSubmissionClient
 
-from orchestrator import store
 from orchestrator.cli import main
 from orchestrator.tracking.wandb_records import read_run_history
 
@@ -122,23 +120,10 @@ def _jobs_api_up(url: str) -> bool:
     return True
 
 
-def wait_for(condition, timeout: float = 180.0) -> None:
-    deadline = time.time() + timeout
-    while not condition():
-        assert time.time() < deadline, "timed out"
-        time.sleep(0.2)
-
-
 def orchestrate(*args: str, timeout: float = 180) -> subprocess.CompletedProcess:
     """The CLI in a process of its own, as a user on another machine runs it."""
     command = [sys.executable, "-m", "orchestrator.cli", *args]
     return subprocess.run(command, capture_output=True, text=True, timeout=timeout)
-
-
-def trials_of(run_dir: Path) -> list:
-    if not (run_dir / store.SWEEP_FILE).exists():
-        return []
-    return store.load_study(store.read_sweep_file(run_dir)).get_trials()
 
 
 def starts_of(trial) -> list[dict]:

@@ -9,13 +9,11 @@ import threading
 import time
 from pathlib import Path
 
-import optuna
 import pytest
 from conftest import trial_starts as starts
-from conftest import write_spec
+from conftest import trials_of, write_spec
 from optuna.trial import TrialState
 
-from orchestrator import store
 from orchestrator.results import summary
 from orchestrator.run.controller import Controller
 from orchestrator.spec import load_spec
@@ -26,10 +24,6 @@ def run_sweep(spec_path: Path, runs: Path, overrides: list[str] | None = None) -
     controller = Controller(load_spec(spec_path, overrides or []), runs_root=runs)
     controller.outcome = controller.run()
     return controller
-
-
-def trials_of(run_dir: Path) -> list[optuna.trial.FrozenTrial]:
-    return store.load_study(store.read_sweep_file(run_dir)).get_trials()
 
 
 GRID = """
