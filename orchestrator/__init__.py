@@ -12,8 +12,7 @@ Names are imported on first use, so `import orchestrator` stays cheap (no Ray, n
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from orchestrator.lazy import lazy_exports
 
 # Each public name and the module that defines it.
 _EXPORTS = {
@@ -28,11 +27,7 @@ _EXPORTS = {
 
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'orchestrator' has no attribute {name!r}")
-    return getattr(importlib.import_module(_EXPORTS[name]), name)
+__getattr__ = lazy_exports(__name__, _EXPORTS)
 
 
 def __dir__() -> list[str]:

@@ -27,6 +27,7 @@ from rich.table import Table
 
 from orchestrator.format import format_params, format_value
 from orchestrator.plan.expand import expand
+from orchestrator.results.sweep import Sweep
 from orchestrator.spec.model import SweepSpec
 from orchestrator.store.results import TrialResult
 
@@ -276,3 +277,17 @@ def importance_table(importance: Importance) -> Table:
     for name, value in importance.values.items():
         table.add_row(name, f"{value:.3f}")
     return table
+
+
+# --- what the report shows -----------------------------------------------------------------
+
+
+@dataclass
+class Findings:
+    """A sweep and what its trials say together: what the report logs, draws and writes."""
+
+    spec: SweepSpec
+    sweep: Sweep
+    groups: list[AblationGroup] = field(default_factory=list)  # an ablation sweep's
+    rows: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # their logged deltas
+    importance: Importance | None = None  # another sweep's

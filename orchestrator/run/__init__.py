@@ -8,14 +8,13 @@ controller's imports.
 
 from __future__ import annotations
 
-from typing import Any
+from orchestrator.lazy import lazy_exports
 
-__all__ = ["Controller", "SweepOutcome"]
+_EXPORTS = {
+    "Controller": "orchestrator.run.controller",
+    "SweepOutcome": "orchestrator.run.controller",
+}
 
+__all__ = sorted(_EXPORTS)
 
-def __getattr__(name: str) -> Any:
-    if name in __all__:
-        from orchestrator.run import controller
-
-        return getattr(controller, name)
-    raise AttributeError(f"module 'orchestrator.run' has no attribute {name!r}")
+__getattr__ = lazy_exports(__name__, _EXPORTS)

@@ -211,14 +211,15 @@ class Controller:
     def _dispatch(self, trial: optuna.Trial, adopted: bool) -> None:
         """Start a trial as a Ray task; an adopted one (left RUNNING by a dead controller)
         starts again from its checkpoint."""
-        point = self.factory.point(self.study, trial, adopted)
+        stored = trial.user_attrs
+        point = self.factory.point(self.study, trial, stored, adopted)
         if not isinstance(point, Point):
             endings.record(self.study, trial, endings.discarded(point))
             return
-        request = self.factory.request(trial, point, adopted)
-        record_dispatch(trial, request, self.me, adopted)
+        request = self.factory.request(trial, stored, point, adopted)
+        record_dispatch(trial, stored, request, self.me, adopted)
         view = TrialView(trial.number, point.params, state="queued")
-        retries = int(trial.user_attrs.get(attrs.RETRIES, 0))
+        retries = int(stored.get(attrs.RETRIES, 0))
         self._submit(ActiveTrial(trial, request, view, retries=retries))
 
     def _submit(self, active: ActiveTrial) -> None:

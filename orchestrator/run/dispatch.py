@@ -45,9 +45,12 @@ class TrialFactory:
     spec_dir: str  # a script runs here; a function's module is found here
     python_path: list[str]
 
-    def point(self, study: optuna.Study, trial: optuna.Trial, adopted: bool) -> Point | str:
-        """The trial's point, or why it is none (then it is discarded)."""
-        index = trial.user_attrs.get(attrs.PLAN_INDEX)
+    def point(
+        self, study: optuna.Study, trial: optuna.Trial, stored: dict[str, Any], adopted: bool
+    ) -> Point | str:
+        """The trial's point, or why it is none (then it is discarded). `stored` is the
+        trial's user attributes as read once at its dispatch."""
+        index = stored.get(attrs.PLAN_INDEX)
         if index is not None and not adopted:
             twin = earlier_twin(study, trial)
             if twin is not None:  # two controllers enqueued the plan at once: the first runs
@@ -61,9 +64,10 @@ class TrialFactory:
         overrides = trainer_overrides(self.spec, params, self.spec.seeds[0])
         return Point(params, overrides, None)
 
-    def request(self, trial: optuna.Trial, point: Point, adopted: bool) -> TrialRequest:
+    def request(
+        self, trial: optuna.Trial, stored: dict[str, Any], point: Point, adopted: bool
+    ) -> TrialRequest:
         """The worker's request; an adopted trial goes on in its directory and wandb run."""
-        stored = trial.user_attrs
         checkpoint_dir = self.run_dir / "trials" / f"{trial.number:04d}"
         if adopted and stored.get(attrs.CHECKPOINT_DIR):  # perhaps another controller's
             checkpoint_dir = Path(stored[attrs.CHECKPOINT_DIR])
@@ -90,11 +94,15 @@ class TrialFactory:
 
 
 def record_dispatch(
-    trial: optuna.Trial, request: TrialRequest, owner: dict[str, Any], adopted: bool
+    trial: optuna.Trial,
+    stored: dict[str, Any],
+    request: TrialRequest,
+    owner: dict[str, Any],
+    adopted: bool,
 ) -> None:
     """Who runs the trial and where its files are; an adopted trial keeps its own."""
     if adopted:
-        if trial.user_attrs.get(attrs.STATUS_DETAIL):
+        if stored.get(attrs.STATUS_DETAIL):
             trial.set_user_attr(attrs.STATUS_DETAIL, None)
         return
     trial.set_user_attr(attrs.OWNER, owner)
