@@ -53,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_service_address(ls, "list the sweeps submitted to this cluster")
     ls.set_defaults(func=cmd_ls)
 
+    status.add_argument("--trial", type=int, help="one trial in full: its record and traceback")
     add_service_commands(sub)
     add_interop_commands(sub)
 
@@ -62,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--runs", default="runs", help="with --address: pull into RUNS/<sweep>")
     report.set_defaults(func=cmd_report)
 
+    parser.commands = sub.choices  # for main(): each command's own parser
     return parser
 
 
@@ -111,7 +113,14 @@ def _run(spec, args: argparse.Namespace, overrides: list[str]) -> int:
         print(f"interrupted: continue with `orchestrate resume {outcome.run_dir}`")
         return 130
     report.write_report(outcome.run_dir, sweep)
-    return 0
+    if outcome.halted:
+        print(f"halted: the rest are queued; after the fix, `orchestrate resume {outcome.run_dir}`")
+    return exit_code(sweep)
+
+
+def exit_code(sweep) -> int:
+    """0 when a trial completed (or the sweep had none to run), else 1 (see the README)."""
+    return 0 if sweep.best is not None or not sweep.trials else 1
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -126,7 +135,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         run_dir = service.pull(args.address, args.run_dir, Path(args.runs))
     sweep = summary.summarize(run_dir)
     report.write_report(run_dir, sweep)
-    return 0
+    return exit_code(sweep)
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -145,6 +154,11 @@ def cmd_status(args: argparse.Namespace) -> int:
     else:
         dirs = [Path(args.run_dir)] if args.run_dir else store.sweep_dirs(Path(args.runs))
         overviews = [summary.overview(d) for d in dirs]
+    if args.trial is not None:
+        if len(overviews) != 1 or "records" not in overviews[0]:
+            raise UserError("status --trial: name one sweep (runs/<sweep>)")
+        print(summary.trial_detail(overviews[0], args.trial))
+        return 0
     if args.json:
         print(json.dumps(overviews, indent=2, default=str))
         return 0
@@ -390,7 +404,14 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] not in COMMANDS and not argv[0].startswith("-"):
         argv.insert(0, "run")
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    command = parser.commands.get(argv[0]) if argv else None
+    if command is not None and "-h" not in argv and "--help" not in argv:
+        # Options and key=value overrides in any order (`SPEC --address X k=v`).
+        args = command.parse_intermixed_args(argv[1:])
+        args.command = argv[0]
+    else:
+        args = parser.parse_args(argv)
     # Our own table and lines say where runs are; wandb's banners per run would drown them.
     os.environ.setdefault("WANDB_SILENT", "true")
     try:

@@ -16,10 +16,18 @@ STATE_STYLES = {
 }
 
 
-def format_params(params: dict[str, Any], width: int = 48) -> str:
-    """`lr=0.001 num_heads=4`: each key's last part, cut to `width` characters."""
-    text = " ".join(f"{key.rsplit('.', 1)[-1]}={format_value(v)}" for key, v in params.items())
-    return text if len(text) <= width else text[: width - 1] + "…"
+def format_params(params: dict[str, Any], width: int | None = None) -> str:
+    """`lr=0.001 num_heads=4`: each key by its last part, unless two keys share it
+    (`encoder.lr=0.1 decoder.lr=0.2`). Never cut, unless a `width` is given (a plot legend):
+    tables wrap their cells instead."""
+    leaves = [key.rsplit(".", 1)[-1] for key in params]
+    names = [
+        leaf if leaves.count(leaf) == 1 else key for key, leaf in zip(params, leaves, strict=True)
+    ]
+    text = " ".join(
+        f"{name}={format_value(v)}" for name, v in zip(names, params.values(), strict=True)
+    )
+    return text if width is None or len(text) <= width else text[: width - 1] + "…"
 
 
 def format_value(value: Any) -> str:

@@ -86,3 +86,21 @@ def seeded_loss(config: dict[str, Any], report: Any, checkpoint_dir: str) -> dic
             return {"outcome": "diverged", "loss": float("nan")}
         report({"step": step, "loss": loss})
     return {"loss": loss, "accuracy": 1 / (1 + loss)}
+
+
+def nan_loss(config: dict[str, Any], report: Any, checkpoint_dir: str) -> dict[str, Any]:
+    """Reports a NaN loss and returns nothing: a program that diverged without saying so."""
+    report({"step": 1, "loss": float("nan")})
+    return {}
+
+
+def broken(config: dict[str, Any], report: Any, checkpoint_dir: str) -> dict[str, Any]:
+    """Fails the same way whatever its config: a bug in the program, not the configuration."""
+    report({"step": 1, "accuracy": 0.5})
+    raise RuntimeError("the data path is wrong")
+
+
+def other_metric(config: dict[str, Any], report: Any, checkpoint_dir: str) -> dict[str, Any]:
+    """Reports `acc` and `step`, never the sweep's metric."""
+    report({"step": 1, "acc": 0.5})
+    return {"acc": 0.5}

@@ -22,6 +22,24 @@ import yaml
 
 PRESET_DIR = Path(__file__).parent / "presets"
 PRESETS: tuple[str, ...] = ("tiny", "small", "tinystories-17m")
+# What `train()` reports (every log and eval step) and returns, by name: the metrics a sweep
+# of the trainer can optimise. A test holds it to what a real run gives.
+REPORTED_METRICS: tuple[str, ...] = (
+    "train_loss",
+    "val_loss",
+    "val_perplexity",
+    "val_accuracy",
+    "best_val_loss",
+    "lr",
+    "grad_norm",
+    "tokens_per_s",
+    "step_time_s",
+    "memory_mb",
+    "tokens",
+    "elapsed_s",
+    "step",
+    "num_params",
+)
 
 
 class ConfigError(ValueError):

@@ -35,7 +35,7 @@ class TrainerProgram(Program):
         return f"base {self.base}"
 
     def spec_problems(self, data: dict[str, Any]) -> list[Problem]:
-        return trainer_checks.check_against_trainer(data)
+        return trainer_checks.check_metric(data) + trainer_checks.check_against_trainer(data)
 
     def trial_problems(self, trials: list[Any], parameters: dict[str, Any]) -> list[Problem]:
         return trainer_checks.check_trials(self.base, trials, parameters)

@@ -32,6 +32,22 @@ def resolve_base(base: Any, spec_dir: Path) -> Any:
     return base
 
 
+def check_metric(data: dict) -> list[tuple[Loc, str]]:
+    """The spec's metric must be one the trainer reports (trials would run to the end, then
+    fail with nothing to compare)."""
+    from orchestrator.spec.parameter import did_you_mean
+    from trainer.config import REPORTED_METRICS
+
+    metric = data.get("metric")
+    name = metric.get("name") if isinstance(metric, dict) else None
+    if not isinstance(name, str) or name in REPORTED_METRICS:
+        return []
+    hint = did_you_mean(name.replace("/", "_"), REPORTED_METRICS) or did_you_mean(
+        name, REPORTED_METRICS
+    )
+    return [(("metric", "name"), f"the shared trainer never reports '{name}'{hint}")]
+
+
 def check_against_trainer(data: dict) -> list[tuple[Loc, str]]:
     """Problems with the trainer keys and values of normalised spec data."""
     checker = _Checker(data.get("base", "tiny"))
@@ -86,12 +102,25 @@ def check_trials(base: str, trials: list[Any], parameters: dict[str, Any]) -> li
 
 
 def _suggest_key(key: str, keys: list[str]) -> str:
-    """A key with the same last part ("lr" -> "optimizer.lr"), else the closest spelling."""
+    """A key with the same last part ("lr" -> "optimizer.lr"), or whose last part is the other's
+    initials ("optimizer.learning_rate" -> "optimizer.lr", same section first), else the
+    closest spelling."""
     from orchestrator.spec.parameter import did_you_mean
 
-    leaf = key.rsplit(".", 1)[-1]
+    section, _, leaf = key.rpartition(".")
     same_leaf = [k for k in keys if k.rsplit(".", 1)[-1] == leaf]
-    return f"; did you mean '{same_leaf[0]}'?" if same_leaf else did_you_mean(key, keys)
+    if same_leaf:
+        return f"; did you mean '{same_leaf[0]}'?"
+    initials = [k for k in keys if _abbreviates(k.rsplit(".", 1)[-1], leaf)]
+    initials.sort(key=lambda k: k.rpartition(".")[0] != section)
+    return f"; did you mean '{initials[0]}'?" if initials else did_you_mean(key, keys)
+
+
+def _abbreviates(short: str, long: str) -> bool:
+    """`lr` for `learning_rate`, or the other way round."""
+    short, long = sorted((short, long), key=len)
+    words = long.split("_")
+    return len(words) > 1 and short == "".join(word[0] for word in words if word)
 
 
 def _mapping(value: Any) -> dict:

@@ -150,7 +150,11 @@ def ablation_table(
     """
     table = Table(title=f"ablations: {metric} ({goal}), mean ± std over seeds")
     for column in ("#", "ablation", "changes", "seeds", metric, "Δ", "Δ %"):
-        table.add_column(column, justify="left" if column in ("ablation", "changes") else "right")
+        table.add_column(
+            column,
+            justify="left" if column in ("ablation", "changes") else "right",
+            overflow="fold",
+        )
     for rank, group in enumerate(ranked(groups, metric, goal), start=1):
         mean, std = group.stats(metric)
         row = next((r for r in rows.get(group.name, []) if r["metric"] == metric), None)
@@ -161,7 +165,7 @@ def ablation_table(
         table.add_row(
             str(rank),
             group.name,
-            format_params(group.changes, 40) or "-",
+            format_params(group.changes) or "-",
             f"[{style}]{status}[/]" if style else status,
             plus_minus(mean, std),
             delta,

@@ -41,7 +41,7 @@ def markdown(found: Findings, images: dict[str, Path | None], run_id: str) -> st
     if best is not None:
         parts.append(
             f"**Best trial: #{best.trial}**, {metric} = {format_value(best.value)}, "
-            f"{format_params(best.params, 200) or 'no parameters'} "
+            f"{format_params(best.params) or 'no parameters'} "
             f"(wandb run `{best.wandb_run}`)."
         )
     if groups:
@@ -78,7 +78,7 @@ def _ablation_markdown(
             [
                 rank,
                 group.name,
-                format_params(group.changes, 80) or "-",
+                format_params(group.changes) or "-",
                 group.status(),
                 analysis.plus_minus(mean, std),
                 analysis.plus_minus(row["abs_delta"], row["delta_std"]) if row else "-",
@@ -116,7 +116,7 @@ def _results_markdown(records: list[TrialResult], metric: str) -> str:
         [
             r.trial,
             r.state,
-            format_params(r.params, 80) or "-",
+            format_params(r.params) or "-",
             r.value,
             r.best,
             r.last_step,

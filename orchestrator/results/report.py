@@ -84,6 +84,7 @@ def write_report(
         console.print(f"parameter importance: skipped ({importance.skipped})")
 
     out = run_dir / REPORT_DIR
+    out.mkdir(parents=True, exist_ok=True)  # also when there is no plot to draw
     images = draw(found, out)
     path = out / "report.md"
     path.write_text(markdown(found, images, run_id))

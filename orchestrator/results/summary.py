@@ -16,6 +16,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from orchestrator.errors import UserError
 from orchestrator.format import STATE_STYLES, format_params, format_seconds, format_value
 from orchestrator.results.sweep import Sweep, flat_row, load_sweep
 from orchestrator.store.results import TrialResult
@@ -27,7 +28,7 @@ def write_results(run_dir: Path, trials: list[TrialResult]) -> tuple[Path, Path]
     json_path, csv_path = run_dir / "results.json", run_dir / "results.csv"
     json_path.write_text(json.dumps([t.to_dict() for t in trials], indent=2, default=str))
     rows = [flat_row(t) for t in trials]
-    scalars = [k for k in TrialResult.__dataclass_fields__ if k not in ("params", "final_metrics")]
+    scalars = [k for k in rows[0] if "." not in k] if rows else []
     params = sorted({f"param.{k}" for t in trials for k in t.params})
     finals = sorted({f"final.{k}" for t in trials for k in t.final_metrics})
     with csv_path.open("w", newline="") as handle:
@@ -43,19 +44,21 @@ def results_table(
     """The rich summary table: best trial first."""
     table = Table(title=f"sweep {name}: {metric} ({goal})")
     for column in ("trial", "params", "state", metric, "best", "step", "elapsed", "reason"):
-        table.add_column(column, justify="left" if column in ("params", "reason") else "right")
+        table.add_column(
+            column, justify="left" if column in ("params", "reason") else "right", overflow="fold"
+        )
     for result in trials[:limit]:
         style = STATE_STYLES.get(result.state, "")
         elapsed = result.elapsed_s
         table.add_row(
             str(result.trial),
-            format_params(result.params, 60),
+            format_params(result.params),
             f"[{style}]{result.state}[/]" if style else result.state,
             format_value(result.value),
             format_value(result.best),
             format_value(result.last_step),
             format_seconds(elapsed) if elapsed is not None else "-",
-            (result.reason or "")[:60],
+            result.reason or "",
         )
     return table
 
@@ -66,8 +69,27 @@ def summarize(run_dir: Path, console: Console | None = None) -> Sweep:
     json_path, csv_path = write_results(Path(run_dir), sweep.trials)
     console = console or Console()
     console.print(results_table(sweep.name, sweep.metric, sweep.goal, sweep.trials))
+    failures = failure_line(sweep.trials)
+    if failures:
+        console.print(failures, markup=False, highlight=False, soft_wrap=True)
     console.print(f"results: {json_path} {csv_path}")
     return sweep
+
+
+def failure_line(trials: list[TrialResult]) -> str | None:
+    """`2 of 5 trials failed: diverged (1); ValueError: bad (1)`, or None when none failed."""
+    reasons: dict[str, int] = {}
+    for result in trials:
+        if result.state == "fail":
+            reason = (result.reason or "unknown").splitlines()[0][:120]
+            reasons[reason] = reasons.get(reason, 0) + 1
+    if not reasons:
+        return None
+    count = sum(reasons.values())
+    said = "; ".join(
+        f"{reason} ({n})" for reason, n in sorted(reasons.items(), key=lambda r: -r[1])
+    )
+    return f"{count} of {len(trials)} trials failed: {said}"
 
 
 def controller_pid(run_dir: Path) -> int | None:
@@ -129,3 +151,22 @@ def overview_table(item: dict[str, Any]) -> Table:
     trials = [TrialResult.from_dict(record) for record in item["records"]]
     metric = item.get("metric") or "value"
     return results_table(item["name"], metric, item.get("goal", "minimize"), trials)
+
+
+def trial_detail(item: dict[str, Any], number: int) -> str:
+    """One trial of an overview in full: every field of its record, its output log and its
+    traceback (`status runs/<sweep> --trial N`)."""
+    record = next((r for r in item["records"] if r["trial"] == number), None)
+    if record is None:
+        known = ", ".join(str(r["trial"]) for r in item["records"]) or "none yet"
+        raise UserError(f"{item['run_dir']}: no trial {number} (trials: {known})")
+    lines = [f"sweep {item['name']}, trial {number}"]
+    for key, value in record.items():
+        if key != "traceback" and value not in (None, {}, ""):
+            lines.append(f"  {key}: {format_params(value) if key == 'params' else value}")
+    log = Path(record["checkpoint_dir"] or "", "output.log")
+    if record["checkpoint_dir"] and log.is_file():
+        lines.append(f"  output: {log}")
+    if record.get("traceback"):
+        lines += ["traceback:", record["traceback"].rstrip()]
+    return "\n".join(lines)

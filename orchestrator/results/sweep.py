@@ -75,8 +75,10 @@ class Sweep:
 
 
 def flat_row(result: TrialResult) -> dict[str, Any]:
-    """A trial as one flat row: its scalar fields, `param.<key>` and `final.<key>`."""
-    row = {k: v for k, v in result.to_dict().items() if k not in ("params", "final_metrics")}
+    """A trial as one flat row: its scalar fields, `param.<key>` and `final.<key>` (its
+    traceback is left to `sweep.trial(n).traceback`)."""
+    nested = ("params", "final_metrics", "traceback")
+    row = {k: v for k, v in result.to_dict().items() if k not in nested}
     row |= {f"param.{k}": v for k, v in result.params.items()}
     row |= {f"final.{k}": v for k, v in result.final_metrics.items()}
     return row

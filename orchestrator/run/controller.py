@@ -42,6 +42,7 @@ SYSTEM_FAILURES = (
 )
 POLL_SECONDS = 0.2
 CAPACITY_SECONDS = 2.0
+HALT_AFTER = 3  # trials that failed alike before dispatching stops
 
 
 @dataclass
@@ -56,6 +57,7 @@ class ActiveTrial:
     stopping: str | None = None  # why we asked it to stop: "pruned" | "interrupted"
     result: dict[str, Any] | None = None
     last_value: float | None = None
+    reported: set[str] = field(default_factory=set)  # every name it reported
 
 
 @dataclass
@@ -63,6 +65,7 @@ class SweepOutcome:
     run_dir: Path
     counts: dict[str, int] = field(default_factory=dict)
     interrupted: bool = False
+    halted: str | None = None  # why dispatching stopped early: the first trials' one failure
 
 
 class Controller:
@@ -93,6 +96,8 @@ class Controller:
         self.distributions = store.distributions_for_plan([p.params for p in self.plan])
         self.stop_requests = 0
         self.target_reached = False
+        self.halted: str | None = None
+        self.first_failures: list[str | None] = []  # the reasons of this run's first endings
         self.spec_dir = str(Path(spec.path).resolve().parent)
         if Path(self.spec_dir) == self.run_dir:  # resumed from the spec's copy: the original's
             self.spec_dir = str(Path(store.read_sweep_file(self.run_dir).spec_path).parent)
@@ -135,7 +140,8 @@ class Controller:
                 ray.shutdown()
             sweep_setup.release_lock(lock)
         counts = store.count_states(store.trial_results(self.study, self.goal))
-        return SweepOutcome(self.run_dir, counts, interrupted=self.stop_requests > 0)
+        interrupted = self.stop_requests > 0
+        return SweepOutcome(self.run_dir, counts, interrupted=interrupted, halted=self.halted)
 
     def _total(self) -> int | None:
         return len(self.plan) if self.plan else self.spec.run_cap
@@ -162,6 +168,7 @@ class Controller:
                 len(self.active) < self.capacity
                 and not self.stop_requests
                 and not self.target_reached
+                and not self.halted
             ):
                 if orphans:
                     self._dispatch(optuna.trial.Trial(self.study, orphans.pop(0)), True)
@@ -170,7 +177,9 @@ class Controller:
                 else:
                     break
             if not self.active:
-                if self.stop_requests or self.target_reached or not owners.others_run(self.study):
+                if self.stop_requests or self.target_reached or self.halted:
+                    return
+                if not owners.others_run(self.study):
                     return
                 time.sleep(POLL_SECONDS)  # another controller's trials may yet be orphaned
                 continue
@@ -266,6 +275,7 @@ class Controller:
     def _on_metrics(self, active: ActiveTrial, reports: list[dict[str, Any]]) -> None:
         view = active.view
         for metrics in reports:
+            active.reported.update(metrics)
             view.step = metrics.get("step", view.step)
             value = metrics.get(self.metric) if self.metric else None
             if value is None or active.stopping:
@@ -320,6 +330,25 @@ class Controller:
         active.view.reason = ending.reason
         active.view.ended = time.time()
         self.display.update(active.view, "finished")
+        self._halt_on_one_failure(ending)
+
+    def _halt_on_one_failure(self, ending: Ending) -> None:
+        """When this run's first HALT_AFTER trials all fail for one reason that is not the
+        configuration's (an import error, a missing metric; not a divergence), stop
+        dispatching: the rest would fail the same way. They stay queued for a rerun."""
+        if len(self.first_failures) >= HALT_AFTER or ending.state is None:
+            return
+        failed = ending.state == TrialState.FAIL and ending.reason != "diverged"
+        self.first_failures.append(ending.reason if failed else None)
+        reasons = set(self.first_failures)
+        alike = len(self.first_failures) == HALT_AFTER and len(reasons) == 1
+        if alike and None not in reasons and self._more_to_ask():
+            self.halted = self.first_failures[0]
+            print(
+                f"\nstopping: the first {HALT_AFTER} trials all failed with: {self.halted}\n"
+                "fix that and run the same command again: the rest are still queued",
+                flush=True,
+            )
 
     def _on_system_failure(self, active: ActiveTrial, error: Exception) -> None:
         """A worker or node died: run the trial again from its checkpoint, up to max_retries."""

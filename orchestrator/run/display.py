@@ -70,7 +70,7 @@ class PlainDisplay:
         if event == "finished":
             self.done += 1
         line = f"[{self.done}/{self.total or '?'}] trial {view.number} {view.state}"
-        line += f" {format_params(view.params, 80)}"
+        line += f" {format_params(view.params)}"
         if view.node:
             line += f" node={view.node}"
         if event == "finished":
@@ -116,7 +116,9 @@ class LiveDisplay:
         table = Table(expand=False, header_style="bold")
         columns = ("trial", "params", "state", "step", self.metric, "best", "elapsed", "node")
         for column in columns:
-            table.add_column(column, justify="right" if column != "params" else "left")
+            table.add_column(
+                column, justify="right" if column != "params" else "left", overflow="fold"
+            )
         running = [v for v in self.views.values() if v.ended is None]
         finished = sorted(
             (v for v in self.views.values() if v.ended is not None), key=lambda v: -v.ended

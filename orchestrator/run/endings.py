@@ -58,10 +58,16 @@ def stopped(why: str | None) -> Ending:
 
 
 def of_result(
-    result: dict[str, Any], stopping: str | None, metric: str | None, last_value: float | None
+    result: dict[str, Any],
+    stopping: str | None,
+    metric: str | None,
+    last_value: float | None,
+    reported: set[str] | frozenset[str] = frozenset(),
 ) -> Ending:
-    """The end of a task that returned: stopped, diverged, or complete with the metric's final
-    value (the program's result, else the last value it reported)."""
+    """The end of a task that returned: stopped, diverged (the program says so, or its metric
+    is NaN or infinite), or complete with the metric's final value (the program's result,
+    else the last value it reported). `reported` are the names the program reported, for
+    the reason when the metric is not among them."""
     outcome = result.get("outcome", "completed")
     if stopping or outcome == "stopped":
         return stopped(stopping)
@@ -70,8 +76,12 @@ def of_result(
     value = result.get(metric) if metric else result.get("value", 0.0)
     if value is None:
         value = last_value
-    if value is None or not math.isfinite(float(value)):
-        return failed(f"metric {metric!r} was never reported")
+    if value is None:
+        names = sorted((set(reported) | set(result)) - {"outcome", "step"})
+        said = f"; it reported {', '.join(names)}" if names else "; it reported nothing"
+        return failed(f"metric {metric!r} was never reported{said}")
+    if not isinstance(value, int | float) or not math.isfinite(float(value)):
+        return failed("diverged")
     final = {k: v for k, v in result.items() if isinstance(v, int | float | str)}
     return Ending(TrialState.COMPLETE, value=float(value), final_metrics=_jsonable(final))
 

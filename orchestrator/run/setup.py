@@ -9,6 +9,7 @@ import math
 import os
 import secrets
 import socket
+import warnings
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -108,6 +109,8 @@ def open_study(
     problem = store.attach_problem(study, goal, [p.params for p in plan])
     if problem:
         raise UserError(f"{spec.path}: study {study_name!r} {problem}")
+    if study.metric_names is None and not study.get_trials(deepcopy=False):
+        label_study(study, spec)
     spec_copy = run_dir / "spec.yaml"
     if not spec_copy.exists():
         spec_copy.write_text(Path(spec.path).read_text())
@@ -130,6 +133,18 @@ def open_study(
     store.write_sweep_file(run_dir, sweep)
     store.enqueue_plan(study, [p.params for p in plan])
     return study, uid
+
+
+def label_study(study: optuna.Study, spec: SweepSpec) -> None:
+    """Name a study the sweep created: its metric (optuna-dashboard shows it, not
+    "Objective 0"), and the sweep's name and spec as study attributes. A study the sweep
+    joined is left as it was."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        study.set_metric_names([spec.metric.name if spec.metric else "value"])
+    study.set_user_attr("sweep", spec.name)
+    study.set_user_attr("spec_hash", spec.spec_hash)
+    study.set_user_attr("spec", Path(spec.path).read_text()[:20_000])
 
 
 def capacity(spec: SweepSpec) -> int:

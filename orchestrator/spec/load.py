@@ -35,6 +35,9 @@ from orchestrator.spec.model import (
 from orchestrator.spec.parameter import Problems, did_you_mean, show
 
 Loc = tuple[Any, ...]
+MAX_SPEC_BYTES = 1 << 20  # a spec file; sweeps are a few hundred lines
+MAX_VALUES = 100_000  # keys and values, aliases expanded
+MAX_DEPTH = 64  # nesting levels
 # Where a key came from: a line of the file, or the text of an override.
 Lines = dict[Loc, int | str]
 
@@ -54,12 +57,7 @@ def load_spec(path: str | Path, overrides: Sequence[str] = ()) -> SweepSpec:
     """Read, normalise and validate a spec; raise SpecError listing every problem at once."""
     path, overrides = Path(path), list(overrides)
     where = str(path)
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise SpecError(f"{where}: no such file") from None
-    except OSError as e:
-        raise SpecError(f"{where}: cannot read ({e.strerror})") from None
+    text = read_text(path)
     raw, lines, problems = parse_yaml(text, where)
     if not isinstance(raw, dict):
         got = "an empty file" if raw is None else f"a {type(raw).__name__}"
@@ -95,8 +93,32 @@ def load_spec(path: str | Path, overrides: Sequence[str] = ()) -> SweepSpec:
     return spec
 
 
+def read_text(path: Path) -> str:
+    """The spec file's text: UTF-8, and at most MAX_SPEC_BYTES."""
+    where = str(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise SpecError(f"{where}: no such file") from None
+    except IsADirectoryError:
+        raise SpecError(f"{where}: is a directory, not a spec file") from None
+    except OSError as e:
+        raise SpecError(f"{where}: cannot read ({e.strerror})") from None
+    if len(data) > MAX_SPEC_BYTES:
+        raise SpecError(f"{where}: {len(data):,} bytes; a spec may have {MAX_SPEC_BYTES:,}")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data[: e.start].count(b"\n") + 1
+        raise SpecError(
+            f"{where}:{line}: not UTF-8 text (byte {e.start}); is this a spec?"
+        ) from None
+
+
 def parse_yaml(text: str, where: str) -> tuple[Any, Lines, list[tuple[Loc, str]]]:
-    """The document, the line of each key path, and duplicate-key problems."""
+    """The document, the line of each key path, and duplicate-key problems. A document that
+    expands (through aliases) to more than MAX_VALUES values, or nests deeper than
+    MAX_DEPTH, is refused before it is built: a spec must not be able to stall anything."""
     loader = _Loader(text)
     lines: Lines = {}
     problems: list[tuple[Loc, str]] = []
@@ -104,7 +126,7 @@ def parse_yaml(text: str, where: str) -> tuple[Any, Lines, list[tuple[Loc, str]]
         node = loader.get_single_node()
         if node is None:
             return None, lines, problems
-        _record_lines(loader, node, (), lines, problems)
+        _LineRecorder(loader, lines, problems, where).record(node, ())
         return loader.construct_document(node), lines, problems
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
@@ -113,27 +135,49 @@ def parse_yaml(text: str, where: str) -> tuple[Any, Lines, list[tuple[Loc, str]]
         raise SpecError(f"{where}:{position}: YAML syntax error: {problem}") from None
     except yaml.YAMLError as e:
         raise SpecError(f"{where}: YAML error: {e}") from None
+    except RecursionError:  # PyYAML reads nesting recursively, before any limit of ours
+        raise SpecError(f"{where}: the spec nests deeper than {MAX_DEPTH} levels") from None
     finally:
         loader.dispose()
 
 
-def _record_lines(loader: _Loader, node: yaml.Node, loc: Loc, lines: Lines, problems) -> None:
-    if isinstance(node, yaml.MappingNode):
-        for key_node, value_node in node.value:
-            if key_node.tag == "tag:yaml.org,2002:merge":
-                continue
-            key = loader.construct_object(key_node, deep=True)
-            child = (*loc, key)
-            if child in lines:  # the later value wins in YAML; its inner keys are not checked
-                problems.append((child, f"duplicate key (first at line {lines[child]})"))
-                lines[child] = key_node.start_mark.line + 1
-                continue
-            lines[child] = key_node.start_mark.line + 1
-            _record_lines(loader, value_node, child, lines, problems)
-    elif isinstance(node, yaml.SequenceNode):
-        for index, item in enumerate(node.value):
-            lines[(*loc, index)] = item.start_mark.line + 1
-            _record_lines(loader, item, (*loc, index), lines, problems)
+class _LineRecorder:
+    """Walks the composed YAML (aliases expanded, as the spec will be read) recording the
+    line of every key path; counts what it visits against the limits."""
+
+    def __init__(self, loader: _Loader, lines: Lines, problems: list, where: str):
+        self.loader, self.lines, self.problems, self.where = loader, lines, problems, where
+        self.visited = 0
+
+    def record(self, node: yaml.Node, loc: Loc) -> None:
+        self.visited += 1
+        if self.visited > MAX_VALUES or len(loc) > MAX_DEPTH:
+            what = (
+                f"more than {MAX_VALUES:,} values"
+                if self.visited > MAX_VALUES
+                else (f"nests deeper than {MAX_DEPTH} levels")
+            )
+            line = node.start_mark.line + 1
+            raise SpecError(f"{self.where}:{line}: the spec expands to {what} (YAML aliases?)")
+        if isinstance(node, yaml.MappingNode):
+            for key_node, value_node in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                key = self.loader.construct_object(key_node, deep=True)
+                child = (*loc, key)
+                line = key_node.start_mark.line + 1
+                if child in self.lines:  # the later value wins in YAML; its keys go unchecked
+                    self.problems.append(
+                        (child, f"duplicate key (first at line {self.lines[child]})")
+                    )
+                    self.lines[child] = line
+                    continue
+                self.lines[child] = line
+                self.record(value_node, child)
+        elif isinstance(node, yaml.SequenceNode):
+            for index, item in enumerate(node.value):
+                self.lines[(*loc, index)] = item.start_mark.line + 1
+                self.record(item, (*loc, index))
 
 
 FLATTENED = ("parameters", "trainer", "baseline", "ablations")

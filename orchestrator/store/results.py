@@ -42,6 +42,7 @@ class TrialResult:
     started_at: float | None = None
     ended_at: float | None = None
     elapsed_s: float | None = None
+    traceback: str | None = None  # where it failed (the end of it)
 
     @classmethod
     def from_trial(cls, trial: FrozenTrial, goal: str = "minimize") -> TrialResult:
@@ -73,6 +74,7 @@ class TrialResult:
             started_at=started,
             ended_at=ended,
             elapsed_s=round(ended - started, 3) if started and ended else None,
+            traceback=stored.get(attrs.TRACEBACK),
         )
 
     def to_dict(self) -> dict[str, Any]:

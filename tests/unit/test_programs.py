@@ -63,8 +63,12 @@ def test_the_trainer_checks_keys_that_other_programs_take_freely(tmp_path):
 
 def test_seeds_reach_each_kind_as_it_takes_them(tmp_path):
     text = "method: grid\nprogram: {program}\nseeds: {seeds}\nparameters: {{x: {{value: 1}}}}"
-    one = load_spec(write_spec(tmp_path / "one", text.format(program="m:f", seeds=1)))
-    two = load_spec(write_spec(tmp_path / "two", text.format(program="m:f", seeds=2)))
+    one = load_spec(
+        write_spec(tmp_path / "one", text.format(program="sweep_programs:noop", seeds=1))
+    )
+    two = load_spec(
+        write_spec(tmp_path / "two", text.format(program="sweep_programs:noop", seeds=2))
+    )
     script = load_spec(write_spec(tmp_path / "s", text.format(program="train.py", seeds=2)))
     assert [t.overrides for t in expand(one)] == [{"x": 1}]
     assert [t.overrides["seed"] for t in expand(two)] == [0, 1]
@@ -99,7 +103,9 @@ def test_hyperband_counts_trainer_evaluations_and_other_programs_reports(tmp_pat
         write_spec(tmp_path, text.format(program="trainer", metric="val_loss", key="model.d_model"))
     )
     function = load_spec(
-        write_spec(tmp_path / "f", text.format(program="m:f", metric="loss", key="x"))
+        write_spec(
+            tmp_path / "f", text.format(program="sweep_programs:noop", metric="loss", key="x")
+        )
     )
     assert trainer.trial_program.iteration_steps() == 5
     assert make_pruner(trainer)._min_resource == 10

@@ -275,6 +275,7 @@ def test_samplers_and_pruners(tmp_path):
     pruner = make_pruner(load_spec(write_spec(tmp_path, by_max)))
     expected = (3 * every, 27 * every, 3)
     assert (pruner._min_resource, pruner._max_resource, pruner._reduction_factor) == expected
+    (tmp_path / "my_module.py").write_text("def train(config, report, checkpoint_dir): ...\n")
     program = by_max | {"program": "my_module:train"}  # any other program: one step each
     pruner = make_pruner(load_spec(write_spec(tmp_path, program)))
     assert (pruner._min_resource, pruner._max_resource) == (3, 27)
