@@ -110,7 +110,10 @@ class TrainConfig:
     log_every: int = 10
     eval_every: int = 100
     eval_batches: int = 8
-    checkpoint_every: int = 0  # 0: only when stopped or finished
+    checkpoint_every: int = 0  # steps; 0: only when stopped or finished
+    # Also checkpoint once this many seconds have passed since the last one (0: never), so a
+    # killed worker or controller costs at most this much training on any preset.
+    checkpoint_seconds: float = 60.0
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda
     compile: bool = False
@@ -377,6 +380,7 @@ def validate(config: Config) -> None:
         "optimizer.grad_clip": o.grad_clip,
         "model.init_std": m.init_std,
         "train.checkpoint_every": t.checkpoint_every,
+        "train.checkpoint_seconds": t.checkpoint_seconds,
         "train.sample_tokens": t.sample_tokens,
         "train.sample_temperature": t.sample_temperature,
     }

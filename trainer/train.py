@@ -39,7 +39,8 @@ EVAL_SEED = 1234  # every evaluation, in every trial, scores the same validation
 
 # Keys that do not change what a run computes: a checkpoint may be resumed under new values.
 _FREE_KEYS = {"data.cache_dir", "train.log_every", "train.eval_every", "train.eval_batches"}
-_FREE_KEYS |= {"train.checkpoint_every", "train.device", "train.compile"}
+_FREE_KEYS |= {"train.checkpoint_every", "train.checkpoint_seconds", "train.device"}
+_FREE_KEYS |= {"train.compile"}
 
 Report = Callable[[dict[str, Any]], bool | None]
 
@@ -84,6 +85,7 @@ def train(
     last: dict[str, Any] = {}
     outcome = "completed"
     interval_start, interval_step = time.perf_counter(), resumed_from
+    saved_at = interval_start
 
     for step in range(resumed_from + 1, t.max_steps + 1):
         lr = lr_at(step, config.optimizer, t.max_steps)
@@ -105,6 +107,8 @@ def train(
         is_last = step == t.max_steps
         do_log, do_eval = step % t.log_every == 0 or is_last, step % t.eval_every == 0 or is_last
         do_save = bool(checkpoint_path and t.checkpoint_every and step % t.checkpoint_every == 0)
+        overdue = t.checkpoint_seconds and time.perf_counter() - saved_at >= t.checkpoint_seconds
+        do_save = do_save or bool(checkpoint_path and overdue)
         if not (do_log or do_eval or do_save):
             continue
         now = time.perf_counter()
@@ -143,7 +147,7 @@ def train(
             state |= {"loss_sum": loss_sum.item(), "loss_count": loss_count}
             state["train_loss"] = last.get("train_loss")
             _save_checkpoint(checkpoint_path, config, model, optimizer, batches, state)
-            saved_step = step
+            saved_step, saved_at = step, time.perf_counter()
         if stop:
             outcome = "stopped"
             break

@@ -140,6 +140,9 @@ def overview_line(item: dict[str, Any]) -> str:
     )
     pid = item["controller_pid"]
     running = f"running (pid {pid})" if pid else "idle"
+    left = sum(item["counts"].get(s, 0) for s in ("running", "queued"))
+    if not pid and left and not item.get("job"):
+        running = f"no controller: `orchestrate resume {item['run_dir']}` continues it"
     return (
         f"{item['name']}  {item['method']}  {item['finished']}/{item['total'] or '?'}  "
         f"{counts or 'no trials'}  {best_text}  {running}"

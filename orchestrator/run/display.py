@@ -15,6 +15,12 @@ from rich.table import Table
 from orchestrator.format import STATE_STYLES, format_params, format_seconds, format_value
 
 MAX_ROWS = 24
+DONE_STATES = ("complete", "pruned", "fail")  # an interrupted trial is not done: it resumes
+
+
+def counts_as_done(view: TrialView, event: str) -> bool:
+    """Whether this event finishes the trial for the progress count."""
+    return event == "finished" and view.state in DONE_STATES
 
 
 @dataclass
@@ -67,7 +73,7 @@ class PlainDisplay:
     def update(self, view: TrialView, event: str) -> None:
         if event in ("metrics", "queued"):
             return
-        if event == "finished":
+        if counts_as_done(view, event):
             self.done += 1
         line = f"[{self.done}/{self.total or '?'}] trial {view.number} {view.state}"
         line += f" {format_params(view.params)}"
@@ -109,7 +115,7 @@ class LiveDisplay:
 
     def update(self, view: TrialView, event: str) -> None:
         self.views[view.number] = view
-        if event == "finished" and self.task is not None:
+        if counts_as_done(view, event) and self.task is not None:
             self.progress.advance(self.task)
 
     def render(self) -> Group:

@@ -170,8 +170,8 @@ def capacity(spec: SweepSpec) -> int:
 
 def check_reachable(address: str) -> None:
     """Fail in seconds, not minutes (Ray retries a dead address for long), on a host:port
-    nobody listens on. Other address forms (auto, ray://...) are left to Ray."""
-    host, _, port = address.rpartition(":")
+    or ray://host:port nobody listens on. Other address forms (auto, ...) are left to Ray."""
+    host, _, port = address.removeprefix("ray://").rpartition(":")
     if not host or not port.isdigit() or "/" in host:
         return
     try:

@@ -18,7 +18,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from orchestrator.store import attrs
 
-STATE_ORDER = {"complete": 0, "running": 1, "interrupted": 2, "pruned": 3, "fail": 4}
+STATE_ORDER = {"complete": 0, "running": 1, "queued": 2, "interrupted": 3, "pruned": 4, "fail": 5}
 
 
 @dataclass
@@ -26,7 +26,7 @@ class TrialResult:
     """One trial of a sweep (the keys of `results.json`)."""
 
     trial: int  # Optuna's trial number
-    state: str
+    state: str  # complete, running, queued, interrupted, pruned or fail
     params: dict[str, Any]
     value: float | None  # the metric's final value (complete trials)
     best: float | None  # the best value it reported
@@ -55,6 +55,8 @@ class TrialResult:
         state = trial.state.name.lower()
         if trial.state == TrialState.RUNNING and stored.get(attrs.STATUS_DETAIL):
             state = stored[attrs.STATUS_DETAIL]
+        elif trial.state == TrialState.RUNNING and attrs.STARTED_AT not in stored:
+            state = "queued"  # dispatched, waiting for a worker
         started, ended = stored.get(attrs.STARTED_AT), stored.get(attrs.ENDED_AT)
         return cls(
             trial=trial.number,
@@ -103,7 +105,7 @@ def best_first(results: list[TrialResult], goal: str = "minimize") -> list[Trial
     def rank(result: TrialResult) -> tuple:
         value = result.value if result.value is not None else result.best
         missing = value is None or not math.isfinite(value)
-        return (STATE_ORDER.get(result.state, 5), missing, sign * (value or 0.0))
+        return (STATE_ORDER.get(result.state, 6), missing, sign * (value or 0.0))
 
     return sorted(results, key=rank)
 

@@ -107,6 +107,18 @@ def test_options_and_overrides_mix_in_any_order(tmp_path, capsys):
     assert "cannot join the Ray cluster at 127.0.0.1:9" in err and "unrecognized" not in err
 
 
+def test_an_unreachable_ray_client_address_fails_at_once_with_its_reason(tmp_path, capsys):
+    path = write_spec(tmp_path, "method: grid\nparameters: {optimizer.lr: {values: [0.1]}}")
+    began = time.monotonic()
+    runs = str(tmp_path / "runs")
+    assert cli.main([str(path), "--address", "ray://127.0.0.1:9", "--runs", runs]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [
+        "cannot join the Ray cluster at ray://127.0.0.1:9: [Errno 111] Connection refused"
+    ]
+    assert time.monotonic() - began < 10
+
+
 def test_one_line_sums_up_why_trials_failed():
     def result(number, state, reason=None):
         return TrialResult(number, state, {}, None, None, None, reason=reason)

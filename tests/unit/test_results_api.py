@@ -83,3 +83,28 @@ def test_status_overview_is_read_through_the_same_records(run_dir):
     assert item["finished"] == 3 and item["controller_pid"] is None
     line = summary.overview_line(item)
     assert "api" in line and "best loss=1" in line and "idle" in line
+
+
+def test_a_dispatched_trial_is_queued_until_it_starts_and_a_dead_controller_is_said(run_dir):
+    info = store.read_sweep_file(run_dir)
+    study = store.load_study(info)
+    queued = study.ask({"x": FloatDistribution(0, 10)})
+    started = study.ask({"x": FloatDistribution(0, 10)})
+    started.set_user_attr(attrs.STARTED_AT, 100.0)
+    states = {t.trial: t.state for t in orchestrator.load_sweep(run_dir)}
+    assert states[queued.number] == "queued" and states[started.number] == "running"
+    line = summary.overview_line(summary.overview(run_dir))
+    assert f"no controller: `orchestrate resume {run_dir}` continues it" in line
+
+
+def test_the_progress_count_leaves_interrupted_trials_out():
+    import io
+
+    from orchestrator.run.display import PlainDisplay, TrialView
+
+    out = io.StringIO()
+    display = PlainDisplay(out)
+    display.start("sweep", 2, 0)
+    display.update(TrialView(0, {"x": 1}, state="interrupted"), "finished")
+    display.update(TrialView(1, {"x": 2}, state="complete"), "finished")
+    assert [line.split()[0] for line in out.getvalue().splitlines()[1:]] == ["[0/2]", "[1/2]"]

@@ -120,6 +120,21 @@ def test_interrupted_and_resumed_equals_uninterrupted(small, tmp_path):
     assert result["sample"] == train(config)["sample"]
 
 
+def test_a_crash_costs_at_most_checkpoint_seconds_of_training(small, tmp_path):
+    """Without step checkpoints, the time-based one saves as it goes (here: every step)."""
+    config = small(train__checkpoint_every=0, train__checkpoint_seconds=1e-9)
+
+    def crash_at_step_20(metrics):
+        if metrics["step"] == 20:
+            raise RuntimeError("worker lost")
+
+    with pytest.raises(RuntimeError):
+        train(config, report=crash_at_step_20, checkpoint_dir=tmp_path)
+    result, resumed = run(config, checkpoint_dir=tmp_path)
+    assert result["resumed_from_step"] == 19  # saved at step 19, before step 20 was reported
+    assert load_config("tiny").train.checkpoint_seconds == 60.0  # the default on every preset
+
+
 def test_report_returning_true_stops_with_a_checkpoint(small, tmp_path):
     config = small()
     result = train(config, report=lambda m: m["step"] >= 10, checkpoint_dir=tmp_path)
