@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import logging
 import math
 import os
 import secrets
@@ -65,6 +66,8 @@ def start_ray(address: str | None, num_cpus: float | None, num_gpus: float | Non
             reason = str(error).splitlines()[0] if str(error) else type(error).__name__
             raise UserError(f"cannot join the Ray cluster at {address}: {reason}") from None
     else:
+        # Ray announces, on every start, that token authentication is on: not our user's news.
+        logging.getLogger("ray._private.authentication").setLevel(logging.ERROR)
         ray.init(
             num_cpus=num_cpus if num_cpus is not None else os.cpu_count(),
             num_gpus=num_gpus,

@@ -1,6 +1,8 @@
 import subprocess
 import sys
 
+from conftest import write_spec
+
 
 def test_help_lists_commands():
     out = subprocess.run(
@@ -50,3 +52,27 @@ def test_subprocess_exit_code_and_no_traceback(tmp_path):
     assert out.stderr.splitlines() == [
         f"{path}:4: parameters.optimizer.lr: min (0.1) must be less than max (0.001)"
     ]
+
+
+def test_a_local_run_keeps_rays_banners_off_our_output(tmp_path):
+    """With ~/.ray/auth_token present (Ray 2.60 then turns token auth on), Ray announces it
+    on every start; our output stays ours."""
+    spec = write_spec(
+        tmp_path,
+        """
+        method: grid
+        program: sweep_programs:noop
+        metric: {name: loss}
+        wandb: {mode: disabled}
+        parameters: {x: {values: [1]}}
+        """,
+    )
+    out = subprocess.run(
+        [sys.executable, "-m", "orchestrator.cli", str(spec), "--runs", str(tmp_path / "runs")],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "Token authentication" not in out.stdout + out.stderr
+    assert "1 complete" in (tmp_path / "runs" / "sweep" / "report" / "report.md").read_text()
