@@ -8,7 +8,6 @@ params, its final and best values, why it failed, where its wandb run and checkp
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,12 +16,13 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from orchestrator.store import attrs
+from orchestrator.store.json_record import JsonRecord
 
 STATE_ORDER = {"complete": 0, "running": 1, "queued": 2, "interrupted": 3, "pruned": 4, "fail": 5}
 
 
 @dataclass
-class TrialResult:
+class TrialResult(JsonRecord):
     """One trial of a sweep (the keys of `results.json`)."""
 
     trial: int  # Optuna's trial number
@@ -78,15 +78,6 @@ class TrialResult:
             elapsed_s=round(ended - started, 3) if started and ended else None,
             traceback=stored.get(attrs.TRACEBACK),
         )
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> TrialResult:
-        """From `results.json` or a service's JSON answer: unknown keys are ignored."""
-        known = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in values.items() if k in known})
 
 
 def trial_results(study: optuna.Study, goal: str = "minimize") -> list[TrialResult]:

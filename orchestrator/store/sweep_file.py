@@ -8,19 +8,18 @@ signature, so that a changed plan is refused rather than mixed into the old one.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from orchestrator.errors import UserError
+from orchestrator.store.json_record import JsonRecord
 
 SWEEP_FILE = "sweep.json"
 
 
 @dataclass(frozen=True)
-class SweepFile:
+class SweepFile(JsonRecord):
     """The contents of a sweep's `sweep.json`."""
 
     name: str
@@ -47,15 +46,6 @@ class SweepFile:
     def spec_overrides(self) -> list[str]:
         """What loads the spec copy as this sweep: its overrides, and its name."""
         return [*self.overrides, f"name={self.name}"]
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> SweepFile:
-        """From `sweep.json` as any version wrote it: unknown keys are ignored."""
-        known = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in values.items() if k in known})
 
 
 def write_sweep_file(run_dir: Path, sweep: SweepFile) -> None:

@@ -99,13 +99,15 @@ def test_every_ablation_variant_trains(small, variant):
     assert result["val_loss"] < math.log(384) - 1.0
 
 
+def crash_at_step_20(metrics):
+    """A report callback whose worker is lost at step 20."""
+    if metrics["step"] == 20:
+        raise RuntimeError("worker lost")
+
+
 def test_interrupted_and_resumed_equals_uninterrupted(small, tmp_path):
     config = small(train__checkpoint_every=7)  # not a multiple of log_every: mid-interval state
     _, uninterrupted = run(config)
-
-    def crash_at_step_20(metrics):
-        if metrics["step"] == 20:
-            raise RuntimeError("worker lost")
 
     with pytest.raises(RuntimeError):
         train(config, report=crash_at_step_20, checkpoint_dir=tmp_path)
@@ -123,10 +125,6 @@ def test_interrupted_and_resumed_equals_uninterrupted(small, tmp_path):
 def test_a_crash_costs_at_most_checkpoint_seconds_of_training(small, tmp_path):
     """Without step checkpoints, the time-based one saves as it goes (here: every step)."""
     config = small(train__checkpoint_every=0, train__checkpoint_seconds=1e-9)
-
-    def crash_at_step_20(metrics):
-        if metrics["step"] == 20:
-            raise RuntimeError("worker lost")
 
     with pytest.raises(RuntimeError):
         train(config, report=crash_at_step_20, checkpoint_dir=tmp_path)
