@@ -406,7 +406,7 @@ def main(argv: list[str] | None = None) -> int:
         argv.insert(0, "run")
     parser = build_parser()
     command = parser.commands.get(argv[0]) if argv else None
-    if command is not None and "-h" not in argv and "--help" not in argv:
+    if command is not None:
         # Options and key=value overrides in any order (`SPEC --address X k=v`).
         args = command.parse_intermixed_args(argv[1:])
         args.command = argv[0]

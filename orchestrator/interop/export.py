@@ -57,12 +57,8 @@ def export_wandb(spec: SweepSpec, raw: dict[str, Any]) -> tuple[dict[str, Any], 
         runs, warnings = spec.trial_program.wandb_command(raw)
     except UserError as error:
         raise UserError(f"{where}: {error.lines[0]}") from None
-    config = {"name": spec.name}
-    for key in WANDB_KEYS:
-        if key in ("program", "command"):
-            config |= {k: v for k, v in runs.items() if k == key}
-        elif key in raw:
-            config[key] = raw[key]
+    written = {k: v for k, v in raw.items() if k not in ("program", "command")} | runs
+    config = {"name": spec.name} | {key: written[key] for key in WANDB_KEYS if key in written}
     parameters = dict(raw.get("parameters") or {})
     for key, value in spec.trainer.items():  # fixed values: constant parameters
         if key not in spec.parameters:

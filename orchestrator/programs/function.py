@@ -14,7 +14,7 @@ from typing import Any
 from orchestrator.errors import UserError
 from orchestrator.programs.base import Problem, Program, TrialRequest
 from orchestrator.programs.in_process import Prepared, run_in_thread
-from orchestrator.store.sweep_file import SWEEP_FILE
+from orchestrator.store.sweep_file import sweep_of_spec_copy
 
 
 @dataclass(frozen=True)
@@ -32,7 +32,7 @@ class FunctionProgram(Program):
         """The module must be found from the spec's directory (or the working directory, or
         be installed) and define the function: else every trial would fail the same way."""
         spec_dir = Path(data["path"]).parent if data.get("path") else Path.cwd()
-        if (spec_dir / SWEEP_FILE).exists():
+        if data.get("path") and sweep_of_spec_copy(data["path"]):
             return []  # a sweep's copy of its spec (resume, report): checked when it started
         module_name, _, function_name = self.target.partition(":")
         problem = missing_function(module_name, function_name or "main", [spec_dir, Path.cwd()])

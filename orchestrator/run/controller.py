@@ -98,9 +98,9 @@ class Controller:
         self.target_reached = False
         self.halted: str | None = None
         self.first_failures: list[str | None] = []  # the reasons of this run's first endings
-        self.spec_dir = str(Path(spec.path).resolve().parent)
-        if Path(self.spec_dir) == self.run_dir:  # resumed from the spec's copy: the original's
-            self.spec_dir = str(Path(store.read_sweep_file(self.run_dir).spec_path).parent)
+        copy_of = store.sweep_of_spec_copy(spec.path)  # resumed from the sweep's copy
+        origin = Path(copy_of.spec_path if copy_of and copy_of.spec_path else spec.path).resolve()
+        self.spec_dir = str(origin.parent)
         self.python_path = list(dict.fromkeys([self.spec_dir, os.getcwd()]))
         self.me = owners.new_identity()  # this controller, as the owner of its trials
 

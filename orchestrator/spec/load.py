@@ -151,14 +151,13 @@ class _LineRecorder:
 
     def record(self, node: yaml.Node, loc: Loc) -> None:
         self.visited += 1
-        if self.visited > MAX_VALUES or len(loc) > MAX_DEPTH:
-            what = (
-                f"more than {MAX_VALUES:,} values"
-                if self.visited > MAX_VALUES
-                else (f"nests deeper than {MAX_DEPTH} levels")
+        here = f"{self.where}:{node.start_mark.line + 1}"
+        if self.visited > MAX_VALUES:
+            raise SpecError(
+                f"{here}: the spec expands to more than {MAX_VALUES:,} values (YAML aliases?)"
             )
-            line = node.start_mark.line + 1
-            raise SpecError(f"{self.where}:{line}: the spec expands to {what} (YAML aliases?)")
+        if len(loc) > MAX_DEPTH:
+            raise SpecError(f"{here}: the spec nests deeper than {MAX_DEPTH} levels")
         if isinstance(node, yaml.MappingNode):
             for key_node, value_node in node.value:
                 if key_node.tag == "tag:yaml.org,2002:merge":

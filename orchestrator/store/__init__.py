@@ -28,6 +28,7 @@ from orchestrator.store.sweep_file import (
     SweepFile,
     read_sweep_file,
     sweep_dirs,
+    sweep_of_spec_copy,
     write_sweep_file,
 )
 from orchestrator.store.trials import (
@@ -62,6 +63,7 @@ __all__ = [
     "storable",
     "storage_label",
     "sweep_dirs",
+    "sweep_of_spec_copy",
     "trial_results",
     "write_sweep_file",
 ]

@@ -64,6 +64,13 @@ def read_sweep_file(run_dir: str | Path) -> SweepFile:
     return SweepFile.from_dict(json.loads(path.read_text()))
 
 
+def sweep_of_spec_copy(spec_path: str | Path) -> SweepFile | None:
+    """The sweep whose directory holds this spec (its copy, as resume and report load it),
+    or None for a spec anywhere else."""
+    run_dir = Path(spec_path).resolve().parent
+    return read_sweep_file(run_dir) if (run_dir / SWEEP_FILE).exists() else None
+
+
 def sweep_dirs(root: str | Path) -> list[Path]:
     """Every sweep directory under `root` (those holding a sweep file), by name."""
     return sorted(p.parent for p in Path(root).glob(f"*/{SWEEP_FILE}"))
