@@ -306,8 +306,9 @@ def cmd_submit(args: argparse.Namespace) -> int:
     address = _address(args)
     submitted = service.submit(address, args.spec, args.overrides, args.runs)
     print(submitted.name)
+    started = "it runs" if submitted.started else "still starting; it will run"
     print(
-        f"submitted sweep {submitted.name} as job {submitted.job_id}; it runs under "
+        f"submitted sweep {submitted.name} as job {submitted.job_id}; {started} under "
         f"{submitted.runs_root}/{submitted.name} on the head node\n"
         f"  orchestrate status {submitted.name} --address {address}\n"
         f"  orchestrate logs {submitted.name} --follow --address {address}",

@@ -90,10 +90,7 @@ def run_agents(
     if started:
         address = address or os.environ.get("RAY_ADDRESS")
         kwargs: dict[str, Any] = {"log_to_driver": True, "configure_logging": False}
-        if address:
-            ray.init(address=address, **kwargs)
-        else:
-            ray.init(**kwargs)
+        ray.init(address=address or "local", **kwargs)  # never a `ray start` head unasked
     try:
         if gpus is None:
             gpus = 1 if ray.cluster_resources().get("GPU", 0) >= 1 else 0

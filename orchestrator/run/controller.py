@@ -137,7 +137,7 @@ class Controller:
             if in_main_thread:
                 signal.signal(signal.SIGINT, previous)
             if started_ray:
-                ray.shutdown()
+                sweep_setup.stop_ray()
             sweep_setup.release_lock(lock)
         counts = store.count_states(store.trial_results(self.study, self.goal))
         interrupted = self.stop_requests > 0

@@ -10,6 +10,7 @@ import math
 import os
 import secrets
 import socket
+import subprocess
 import warnings
 from pathlib import Path
 from typing import Any, TextIO
@@ -21,6 +22,7 @@ from orchestrator import store
 from orchestrator.errors import UserError
 from orchestrator.plan import search
 from orchestrator.plan.expand import PlannedTrial
+from orchestrator.run import reaper
 from orchestrator.spec.model import SweepSpec
 
 
@@ -51,6 +53,9 @@ def release_lock(handle: TextIO) -> None:
     handle.close()
 
 
+_watcher: subprocess.Popen | None = None  # kills our local Ray's leftovers if we are killed
+
+
 def start_ray(address: str | None, num_cpus: float | None, num_gpus: float | None) -> bool:
     """Join the cluster at `address` (or $RAY_ADDRESS), else start a local Ray with this
     machine's CPUs. Returns whether we started it (and so shut it down after)."""
@@ -69,12 +74,24 @@ def start_ray(address: str | None, num_cpus: float | None, num_gpus: float | Non
         # Ray announces, on every start, that token authentication is on: not our user's news.
         logging.getLogger("ray._private.authentication").setLevel(logging.ERROR)
         ray.init(
+            address="local",  # our own, even where a `ray start` head runs: join only when asked
             num_cpus=num_cpus if num_cpus is not None else os.cpu_count(),
             num_gpus=num_gpus,
             include_dashboard=False,
             **kwargs,
         )
+        global _watcher
+        _watcher = reaper.watch(os.getpid())
     return True
+
+
+def stop_ray() -> None:
+    """Shut down the Ray that `start_ray` started, and its watcher."""
+    global _watcher
+    ray.shutdown()
+    if _watcher is not None:
+        reaper.stop_watching(_watcher)
+        _watcher = None
 
 
 def open_study(

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from orchestrator.errors import UserError
-from orchestrator.service.host import JSON_MARK, TAR_MARK
+from orchestrator.service.host import JSON_MARK, STARTED_MARK, TAR_MARK
 
 DEFAULT_CLUSTER_RUNS = "~/orchestrate/runs"
 UPLOAD_EXCLUDES = [".git", ".venv", "runs", "wandb", "__pycache__", "*.pt", ".pytest_cache"]
@@ -43,6 +43,7 @@ JOB_ENV = {
     "RAY_JOB_STOP_WAIT_TIME_S": "300",  # time for running trials to checkpoint on cancel
 }
 QUERY_TIMEOUT = 120.0
+START_TIMEOUT = 300.0  # uploading the spec's directory and a cold head can take a while
 LIVE = ("PENDING", "RUNNING")
 
 
@@ -51,6 +52,7 @@ class Submission:
     name: str
     job_id: str
     runs_root: str
+    started: bool = False  # its controller runs (else it was still starting when we left)
 
 
 def connect(address: str) -> Any:
@@ -106,7 +108,40 @@ def submit(address: str, spec_path: str, overrides: list[str], runs_root: str) -
         raise UserError(
             f"{spec.path}: the cluster refused the sweep: {_first_line(error)}"
         ) from None
-    return Submission(spec.name, job_id, runs_root)
+    submission = Submission(spec.name, job_id, runs_root)
+    submission.started = _wait_until_started(client, submission, address)
+    return submission
+
+
+def _wait_until_started(client: Any, submission: Submission, address: str) -> bool:
+    """Wait until the sweep's controller runs (True), or False after START_TIMEOUT; a job that
+    ends before its controller has started is a UserError with the job's reason."""
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        status = client.get_job_status(submission.job_id)
+        text = client.get_job_logs(submission.job_id)
+        if STARTED_MARK in text or status.name == "SUCCEEDED":
+            return True
+        if status.is_terminal():
+            reason = _failure_reason(text, client.get_job_info(submission.job_id).message)
+            raise UserError(
+                f"sweep {submission.name} failed to start on {address} "
+                f"(job {submission.job_id} {status.name}): {reason}"
+            )
+        time.sleep(0.5)
+    return False
+
+
+def _failure_reason(log: str, message: str | None) -> str:
+    """Why a sweep's job ended: the controller's errors when it said them (`sweep X ended:
+    {...}`), else the log's last line (a traceback's), else Ray's message."""
+    lines = [line.strip() for line in log.splitlines() if line.strip()]
+    for line in reversed(lines):
+        if line.startswith("sweep ") and " ended: {" in line:
+            errors = json.loads(line.partition(" ended: ")[2]).get("error")
+            if errors:
+                return "; ".join(errors)
+    return lines[-1] if lines else (message or "no reason given").strip()
 
 
 def overviews(address: str, names: list[str] | None = None) -> list[dict[str, Any]]:

@@ -30,9 +30,12 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+from orchestrator.run.display import PlainDisplay
+
 NAMESPACE = "orchestrate"
 JSON_MARK = "ORCHESTRATE-JSON "
 TAR_MARK = "ORCHESTRATE-TAR "
+STARTED_MARK = "ORCHESTRATE-STARTED"  # the controller runs: `submit` may return
 CONTROLLER_LOG = "controller.log"
 COLLECT_SECONDS = 30.0  # how long a finished controller waits for its job to collect it
 SKIPPED_WHEN_PACKING = (".lock", ".tmp")  # live lock files; half-written files
@@ -72,7 +75,6 @@ class SweepService:
         from orchestrator.errors import UserError
         from orchestrator.results import report, summary
         from orchestrator.run.controller import Controller
-        from orchestrator.run.display import PlainDisplay
         from orchestrator.spec import load_spec
 
         outcome: dict[str, Any] = {"error": None, "interrupted": False}
@@ -80,7 +82,7 @@ class SweepService:
             spec = load_spec(self.spec_file, self.overrides)
             run_dir = Path(self.runs_root, spec.name)
             run_dir.mkdir(parents=True, exist_ok=True)
-            display = PlainDisplay(_Tee(sys.stdout, run_dir / CONTROLLER_LOG))
+            display = _AnnouncingDisplay(_Tee(sys.stdout, run_dir / CONTROLLER_LOG))
             print(f"controller pid {os.getpid()} on {os.uname().nodename}", file=display.stream)
             self.controller = Controller(
                 spec, runs_root=self.runs_root, display=display, overrides=self.overrides
@@ -100,6 +102,15 @@ class SweepService:
         self.finished.set()
         if not self.collected.wait(COLLECT_SECONDS):  # the job is gone: end for good
             _kill_self()
+
+
+class _AnnouncingDisplay(PlainDisplay):
+    """One line per trial event; and once the controller runs, a mark in the job's log that
+    tells `submit` the sweep has started."""
+
+    def start(self, title: str, total: int | None, done: int, metric: str = "metric") -> None:
+        super().start(title, total, done, metric)
+        print(STARTED_MARK, file=self.stream, flush=True)
 
 
 class _Tee:

@@ -12,6 +12,8 @@ import sys
 from conftest import trial_starts, trials_of, wait_for, write_spec
 from optuna.trial import TrialState
 
+from orchestrator.run import reaper
+
 SPEC = """
     name: restart
     method: grid
@@ -73,8 +75,15 @@ def test_sigkill_controller_then_rerun_continues_without_duplicates(tmp_path):
 
     wait_for(lambda: max(midway().values(), default=0) >= 3)  # (status took a while)
     reached = midway()
+    started = reaper.process_tree(first.pid)  # its Ray: gcs, raylet, agents, workers, watcher
+    assert len(started) >= 5, started
     os.kill(first.pid, signal.SIGKILL)
     first.wait(timeout=30)
+    # Nothing it started outlives it (Ray's agents alone would wait a minute on the dead GCS).
+    wait_for(
+        lambda: not any(reaper.still_running(pid, start) for pid, start in started.items()),
+        timeout=15,
+    )
 
     second = orchestrate("run", str(spec), "--runs", str(runs), "--num-cpus", "2")
     out, err = second.communicate(timeout=300)

@@ -56,10 +56,19 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def ray_head():
-    """A Ray head node of our own: its own temp dir (so no other `ray.init()` finds it), free
-    ports, no token auth; stopped by killing its process group, never with `ray stop`."""
-    temp_dir = tempfile.mkdtemp(prefix="rs", dir="/tmp")  # short: Ray's socket paths
+def head_tmpdir():
+    """The RAY_TMPDIR under which the head keeps its files: a `ray.init()` given it finds the
+    head as it would find a `ray start` head under /tmp/ray; no other one does."""
+    base = tempfile.mkdtemp(prefix="rs", dir="/tmp")  # short: Ray's socket paths
+    yield base
+    shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def ray_head(head_tmpdir):
+    """A Ray head node of our own: its own temp dir, free ports, no token auth; stopped by
+    killing its process group, never with `ray stop`."""
+    temp_dir = os.path.join(head_tmpdir, "ray")
     dashboard = free_port()
     command = [
         str(Path(sys.executable).parent / "ray"),
@@ -93,6 +102,7 @@ def ray_head():
         PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
     )
     env.pop("RAY_ADDRESS", None)
+    os.makedirs(temp_dir)
     log = open(Path(temp_dir, "head.log"), "w")  # noqa: SIM115
     head = subprocess.Popen(
         command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
@@ -109,7 +119,6 @@ def ray_head():
         with contextlib.suppress(ProcessLookupError):
             os.killpg(head.pid, signal.SIGKILL)  # anything of ours still there
         log.close()
-        shutil.rmtree(temp_dir, ignore_errors=True)
 
 
 def _jobs_api_up(url: str) -> bool:
@@ -135,12 +144,15 @@ def starts_of(trial) -> list[dict]:
 
 def test_bad_input_exits_2_with_one_line(ray_head, tmp_path, capsys):
     spec = write_spec(tmp_path / "spec", ALPHA)
+    unstartable = write_spec(tmp_path / "spec", ALPHA.replace("alpha", "gamma"), "gamma.yaml")
     cases = [
         ["status", "alpha", "--address", f"http://127.0.0.1:{free_port()}"],
         ["status", "no-such-sweep", "--address", ray_head],
         ["logs", "no-such-sweep", "--address", ray_head],
         ["submit", str(spec), "--address", ray_head, "--runs", "relative/runs"],
         ["cancel", "alpha"],  # no address
+        # passes every check here, then cannot start on the head: exit 2, the head's reason
+        ["submit", str(unstartable), "--address", ray_head, "--runs", "/proc/no/runs"],
     ]
     for argv in cases:
         assert main(argv) == 2, argv
@@ -148,11 +160,39 @@ def test_bad_input_exits_2_with_one_line(ray_head, tmp_path, capsys):
         assert len(err) == 1 and "Traceback" not in err[0], (argv, err)
     assert "cannot reach" in main_error(capsys, cases[0])
     assert "no sweep of that name" in main_error(capsys, cases[1])
+    error = main_error(capsys, cases[-1])
+    assert "sweep gamma failed to start" in error and "/proc/no" in error, error
 
 
 def main_error(capsys, argv: list[str]) -> str:
     main(argv)
     return capsys.readouterr().err
+
+
+def test_a_local_run_starts_its_own_ray_beside_a_ray_start_head(ray_head, head_tmpdir, tmp_path):
+    """Where a `ray start` head runs, a bare `ray.init()` joins it (and refuses num_cpus); a
+    sweep without --address starts a Ray of its own all the same."""
+    wait_for(Path(head_tmpdir, "ray", "ray_current_cluster").exists)  # where ray.init() looks
+    spec = write_spec(
+        tmp_path,
+        ALPHA.replace("alpha", "beside").replace("steps: {value: 40}", "steps: {value: 3}"),
+    )
+    env = dict(os.environ, RAY_TMPDIR=head_tmpdir)
+    env.pop("RAY_ADDRESS", None)
+    command = [
+        sys.executable,
+        "-m",
+        "orchestrator.cli",
+        str(spec),
+        "--runs",
+        str(tmp_path / "runs"),
+    ]
+    done = subprocess.run(
+        command + ["--num-cpus", "1"], capture_output=True, text=True, env=env, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    trials = trials_of(tmp_path / "runs" / "beside")
+    assert len(trials) == 6 and all(t.state == TrialState.COMPLETE for t in trials)
 
 
 def test_submit_detach_status_cancel_restart_pull(ray_head, tmp_path):

@@ -1,0 +1,102 @@
+"""When a controller that started its own local Ray is killed (kill -9, the OOM killer), what
+it started goes with it.
+
+Ray's head processes die with their driver, but the agents its raylet starts (DashboardAgent,
+RuntimeEnvAgent) then wait about a minute on the dead GCS before they exit, and a trial's
+subprocesses may outlive their worker. So a small process of its own watches the controller
+through a pipe: while the controller lives it notes the controller's process tree every
+second; when the pipe closes without a goodbye, it kills what is left of that tree.
+Linux only (it reads /proc); elsewhere the watcher notes nothing and kills nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import select
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+GOODBYE = b"bye\n"
+NOTE_EVERY_SECONDS = 1.0
+
+
+def watch(pid: int) -> subprocess.Popen:
+    """Start the watcher of process `pid` (the caller); hand it to `stop_watching` at a clean end."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "orchestrator.run.reaper", str(pid)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,  # a Ctrl-C at the terminal is the controller's, not its own
+    )
+
+
+def stop_watching(watcher: subprocess.Popen) -> None:
+    """A clean end: the watcher leaves without killing anything."""
+    with contextlib.suppress(OSError):
+        assert watcher.stdin is not None
+        watcher.stdin.write(GOODBYE)
+        watcher.stdin.close()
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        watcher.wait(timeout=5)
+
+
+def process_tree(root: int) -> dict[int, int]:
+    """The descendants of `root` (not root itself), as pid -> start time (to tell a pid that
+    was reused). Empty where there is no /proc."""
+    stats = {int(entry.name): _stat(entry) for entry in Path("/proc").glob("[0-9]*")}
+    tree: dict[int, int] = {}
+    frontier = [root]
+    while frontier:
+        parent = frontier.pop()
+        for pid, stat in stats.items():
+            if stat and stat[0] == parent and pid not in tree:
+                tree[pid] = stat[1]
+                frontier.append(pid)
+    return tree
+
+
+def kill_tree(tree: dict[int, int]) -> None:
+    """SIGKILL each process of `tree` that is still the one noted."""
+    for pid, start in tree.items():
+        if still_running(pid, start):
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+
+
+def still_running(pid: int, start: int) -> bool:
+    """Whether the process noted as (pid, start time) runs still (a zombie has ended)."""
+    stat = _stat(Path("/proc", str(pid)))
+    return stat is not None and stat[1] == start and stat[2] != "Z"
+
+
+def _stat(proc: Path) -> tuple[int, int, str] | None:
+    """A process's parent pid, start time and state, from /proc/PID/stat; None once gone."""
+    try:  # "pid (comm) state ppid ...": comm may hold spaces and parentheses
+        fields = (proc / "stat").read_text().rpartition(")")[2].split()
+        return int(fields[1]), int(fields[19]), fields[0]
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def main(argv: list[str]) -> int:
+    watched = int(argv[0])
+    tree: dict[int, int] = {}
+    while True:
+        readable, _, _ = select.select([sys.stdin.buffer], [], [], NOTE_EVERY_SECONDS)
+        if readable:
+            data = os.read(sys.stdin.fileno(), 64)
+            if GOODBYE in data:
+                return 0
+            if not data:  # the controller is gone without a word
+                tree.pop(os.getpid(), None)
+                kill_tree(tree)
+                return 0
+        tree = process_tree(watched)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
