@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 
 from orchestrator.errors import UserError
@@ -111,7 +112,7 @@ def _run(spec, args: argparse.Namespace, overrides: list[str]) -> int:
     sweep = summary.summarize(outcome.run_dir)
     if outcome.interrupted:
         print(f"interrupted: continue with `orchestrate resume {outcome.run_dir}`")
-        return 130
+        return 128 + (outcome.stop_signal or signal.SIGINT)  # 130 for Ctrl-C, 143 for SIGTERM
     report.write_report(outcome.run_dir, sweep)
     if outcome.halted:
         print(f"halted: the rest are queued; after the fix, `orchestrate resume {outcome.run_dir}`")

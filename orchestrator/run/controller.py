@@ -43,6 +43,8 @@ SYSTEM_FAILURES = (
 POLL_SECONDS = 0.2
 CAPACITY_SECONDS = 2.0
 HALT_AFTER = 3  # trials that failed alike before dispatching stops
+LIMIT_GRACE_SECONDS = 10.0  # from a time limit's stop request to killing the worker
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 @dataclass
@@ -54,7 +56,10 @@ class ActiveTrial:
     view: TrialView
     generator: Any = None
     retries: int = 0
-    stopping: str | None = None  # why we asked it to stop: "pruned" | "interrupted"
+    stopping: str | None = None  # why we asked it to stop: pruned, interrupted, a time limit
+    stopped_at: float | None = None  # when a time limit asked it to stop
+    began_at: float | None = None  # when its worker started (this controller's clock)
+    heard_at: float | None = None  # when it last reported
     result: dict[str, Any] | None = None
     last_value: float | None = None
     reported: set[str] = field(default_factory=set)  # every name it reported
@@ -66,6 +71,7 @@ class SweepOutcome:
     counts: dict[str, int] = field(default_factory=dict)
     interrupted: bool = False
     halted: str | None = None  # why dispatching stopped early: the first trials' one failure
+    stop_signal: int | None = None  # SIGINT or SIGTERM, when one stopped it
 
 
 class Controller:
@@ -95,6 +101,7 @@ class Controller:
         self.plan = expand(spec)
         self.distributions = store.distributions_for_plan([p.params for p in self.plan])
         self.stop_requests = 0
+        self.stop_signal: int | None = None
         self.target_reached = False
         self.halted: str | None = None
         self.first_failures: list[str | None] = []  # the reasons of this run's first endings
@@ -113,7 +120,7 @@ class Controller:
         started_ray = sweep_setup.start_ray(self.address, self.num_cpus, self.num_gpus)
         in_main_thread = threading.current_thread() is threading.main_thread()
         if in_main_thread:  # Python takes signals only there; a service calls request_stop()
-            previous = signal.signal(signal.SIGINT, self._on_sigint)
+            previous = {sig: signal.signal(sig, self._on_signal) for sig in STOP_SIGNALS}
         try:
             self.study, self.uid = sweep_setup.open_study(
                 self.spec, self.run_dir, self.plan, self.overrides, self._total()
@@ -135,13 +142,16 @@ class Controller:
                 self.display.stop()
         finally:
             if in_main_thread:
-                signal.signal(signal.SIGINT, previous)
+                for sig, handler in previous.items():
+                    signal.signal(sig, handler)
             if started_ray:
                 sweep_setup.stop_ray()
             sweep_setup.release_lock(lock)
         counts = store.count_states(store.trial_results(self.study, self.goal))
         interrupted = self.stop_requests > 0
-        return SweepOutcome(self.run_dir, counts, interrupted=interrupted, halted=self.halted)
+        return SweepOutcome(
+            self.run_dir, counts, interrupted, halted=self.halted, stop_signal=self.stop_signal
+        )
 
     def _total(self) -> int | None:
         return len(self.plan) if self.plan else self.spec.run_cap
@@ -186,6 +196,8 @@ class Controller:
             ready, _ = ray.wait(list(self.active), num_returns=1, timeout=POLL_SECONDS)
             for generator in ready:
                 self._advance(generator)
+            if self.spec.trial_timeout or self.spec.report_timeout:
+                self._enforce_time_limits()
             if self.stop_requests > 1:
                 self._cancel_all()
                 return
@@ -263,11 +275,13 @@ class Controller:
             active.view.node = event.get("node_ip") or event.get("node") or ""
             active.view.started = event["started_at"]
             active.view.state = "running"
+            active.began_at = active.heard_at = time.time()
             active.trial.set_user_attr(attrs.NODE, active.view.node)
             active.trial.set_user_attr(attrs.NODE_ID, event.get("node_id"))
             active.trial.set_user_attr(attrs.STARTED_AT, round(event["started_at"], 3))
             self.display.update(active.view, "started")
         elif kind == "metrics":
+            active.heard_at = time.time()
             self._on_metrics(active, event["reports"])
         elif kind == "finished":
             active.result = event["result"]
@@ -308,6 +322,30 @@ class Controller:
             ray.cancel(active.generator)
         else:
             Path(active.request.checkpoint_dir, STOP_FILE).touch()
+
+    def _enforce_time_limits(self) -> None:
+        """A start past `trial_timeout`, or silent past `report_timeout`, is asked to stop (a
+        STOP file: it checkpoints and returns) and fails with that reason; one that has not
+        ended LIMIT_GRACE_SECONDS later (a hung program) is killed."""
+        now = time.time()
+        for active in list(self.active.values()):
+            if active.stopped_at is not None and now - active.stopped_at > LIMIT_GRACE_SECONDS:
+                ray.cancel(active.generator, force=True)
+                self._end(active, endings.stopped(active.stopping))
+            elif active.began_at is None or active.stopping:
+                continue
+            elif self.spec.trial_timeout and now - active.began_at > self.spec.trial_timeout:
+                self._stop_for(
+                    active, f"timed out after {self.spec.trial_timeout:g} s (trial_timeout)"
+                )
+            elif self.spec.report_timeout and now - active.heard_at > self.spec.report_timeout:
+                self._stop_for(
+                    active, f"no report for {self.spec.report_timeout:g} s (report_timeout)"
+                )
+
+    def _stop_for(self, active: ActiveTrial, reason: str) -> None:
+        self._stop(active, reason, cancel=False)  # (a cancelled task blocks its stream)
+        active.stopped_at = time.time()
 
     def _cancel_all(self) -> None:
         for active in list(self.active.values()):
@@ -359,6 +397,7 @@ class Controller:
             self._end(active, endings.failed(reason, str(error)))
         else:
             del self.active[active.generator]
+            active.began_at = None  # its limits count again from its next start
             active.retries += 1
             active.trial.set_user_attr(attrs.RETRIES, active.retries)
             active.view.state = "retrying"
@@ -366,8 +405,10 @@ class Controller:
             active.view.state = "queued"
             self._submit(active)
 
-    def _on_sigint(self, signum: int, frame: Any) -> None:
-        """Ctrl-C once: stop dispatching, let running trials checkpoint; twice: cancel now."""
+    def _on_signal(self, signum: int, frame: Any) -> None:
+        """Ctrl-C or SIGTERM (what `timeout`, systemd, Kubernetes and Slurm send) once: stop
+        dispatching, let running trials checkpoint; twice: cancel now."""
+        self.stop_signal = self.stop_signal or signum
         self.request_stop()
 
     def request_stop(self) -> None:

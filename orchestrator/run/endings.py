@@ -53,8 +53,11 @@ def discarded(reason: str) -> Ending:
 
 
 def stopped(why: str | None) -> Ending:
-    """A trial we asked to stop: pruned, else interrupted (it checkpointed first)."""
-    return PRUNED if why == "pruned" else INTERRUPTED
+    """A trial we asked to stop: pruned; interrupted (it checkpointed first); else failed
+    for the reason we stopped it (a time limit)."""
+    if why == "pruned":
+        return PRUNED
+    return INTERRUPTED if why in (None, attrs.INTERRUPTED) else failed(why)
 
 
 def of_result(

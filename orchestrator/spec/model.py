@@ -2,8 +2,8 @@
 
 The format is a superset of the W&B sweep configuration, so an existing W&B sweep YAML loads
 unchanged. Our extensions: `method: ablation` with `baseline:`/`ablations:`, `seeds:`,
-`optuna:`, `base:`, `trainer:`, `resources:`, `max_concurrent:`, `max_retries:`, `wandb:`,
-`storage:` and `study_name:`.
+`optuna:`, `base:`, `trainer:`, `resources:`, `max_concurrent:`, `max_retries:`,
+`trial_timeout:`, `report_timeout:`, `wandb:`, `storage:` and `study_name:`.
 
 `load_spec` reports every problem at once, one line each, `FILE:LINE: key.path: message`, as a
 `SpecError` (the CLI prints the lines and exits 2). Parameters are flattened to dotted keys:
@@ -169,6 +169,8 @@ class SweepSpec(StrictModel):
     resources: Resources = Resources()
     max_concurrent: Annotated[int, Field(gt=0)] | None = None
     max_retries: Annotated[int, Field(ge=0)] = 2
+    trial_timeout: Annotated[float, Field(gt=0)] | None = None  # seconds a start may run
+    report_timeout: Annotated[float, Field(gt=0)] | None = None  # seconds without a report
     wandb: WandbOptions = WandbOptions()
     storage: str | None = None
     study_name: str | None = None

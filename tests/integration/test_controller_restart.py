@@ -111,3 +111,31 @@ def test_sigkill_controller_then_rerun_continues_without_duplicates(tmp_path):
     )
     assert listing.returncode == 0
     assert "restart  grid  5/5" in listing.stdout and "idle" in listing.stdout
+
+
+def test_sigterm_is_a_graceful_stop(tmp_path):
+    """What `timeout`, systemd and Slurm send: trials checkpoint and are recorded
+    interrupted, exit 143; the same command then finishes them from their checkpoints."""
+    spec = write_spec(tmp_path, SPEC.replace("restart", "termed"))
+    runs = tmp_path / "runs"
+    first = orchestrate("run", str(spec), "--runs", str(runs), "--num-cpus", "2")
+
+    def midway() -> dict[int, int]:
+        running = [t for t in trials_of(runs / "termed") if t.state == TrialState.RUNNING]
+        return {t.number: max(t.intermediate_values, default=0) for t in running}
+
+    wait_for(lambda: max(midway().values(), default=0) >= 3)
+    first.send_signal(signal.SIGTERM)
+    out, err = first.communicate(timeout=120)
+    assert first.returncode == 143, err.decode()[-2000:]
+    assert "interrupted: continue with" in out.decode()
+    stopped = [t for t in trials_of(runs / "termed") if t.state == TrialState.RUNNING]
+    assert stopped and all(t.user_attrs["status_detail"] == "interrupted" for t in stopped)
+    saved = [trial_starts(t)[-1]["end_step"] for t in stopped if trial_starts(t)]
+    assert saved and max(saved) >= 3  # they checkpointed as they stopped
+
+    second = orchestrate("run", str(spec), "--runs", str(runs), "--num-cpus", "2")
+    second.communicate(timeout=300)
+    assert second.returncode == 0
+    trials = trials_of(runs / "termed")
+    assert len(trials) == 5 and all(t.state == TrialState.COMPLETE for t in trials)

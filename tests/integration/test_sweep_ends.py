@@ -94,3 +94,37 @@ def test_one_complete_trial_is_success(local_ray, tmp_path, capsys):
     text = FUNCTION_SWEEP.format(name="ok", program="noop", values=[1, 2])
     code, out = run(tmp_path, capsys, text)
     assert code == 0 and "failed" not in out
+
+
+def test_time_limits_fail_a_hung_or_slow_trial_and_the_sweep_goes_on(local_ray, tmp_path, capsys):
+    """report_timeout: a program silent too long (sleeping 120 s before its one report) is
+    stopped and fails with that reason; trial_timeout: one that reports but runs too long
+    too. A trial within both limits completes."""
+    text = """
+        name: limits
+        method: grid
+        program: sweep_programs:{program}
+        metric: {{name: loss, goal: minimize}}
+        wandb: {{mode: disabled}}
+        {limit}
+        parameters:
+          {key}: {{values: {values}}}
+    """
+    hung = text.format(program="sleep", limit="report_timeout: 2", key="seconds", values=[120, 0.1])
+    code, out = run(tmp_path, capsys, hung)
+    assert code == 0, out  # the quick one completed
+    slow, quick = sorted(
+        trials_of(tmp_path / "runs" / "limits"), key=lambda t: -t.params["seconds"]
+    )
+    assert slow.state == TrialState.FAIL and quick.state == TrialState.COMPLETE
+    assert slow.user_attrs["failure_reason"] == "no report for 2 s (report_timeout)"
+    assert "1 of 2 trials failed: no report for 2 s (report_timeout) (1)" in out
+    assert slow.user_attrs["ended_at"] - slow.user_attrs["started_at"] < 60  # not its 120 s
+
+    long = text.format(program="steps", limit="trial_timeout: 2", key="steps", values=[100000])
+    code, out = run(tmp_path, capsys, long.replace("limits", "long"))
+    assert code == 1, out
+    (trial,) = trials_of(tmp_path / "runs" / "long")
+    assert trial.state == TrialState.FAIL
+    assert trial.user_attrs["failure_reason"] == "timed out after 2 s (trial_timeout)"
+    assert max(trial.intermediate_values) < 1000  # it was stopped, not run to its end
