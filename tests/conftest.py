@@ -50,12 +50,19 @@ def trial_starts(trial) -> list[dict]:
 
 
 def trials_of(run_dir: Path) -> list:
-    """The trials in a sweep's store, as Optuna's FrozenTrials ([] before the sweep starts)."""
+    """The trials in a sweep's store, as Optuna's FrozenTrials ([] before the sweep starts),
+    their directories made absolute as `load_sweep` does."""
     from orchestrator import store
 
     if not (Path(run_dir) / store.SWEEP_FILE).exists():
         return []
-    return store.load_study(store.read_sweep_file(run_dir)).get_trials()
+    info = store.read_sweep_file(run_dir)
+    trials = store.load_study(info).get_trials()
+    for trial in trials:  # the paths it records (relative to the sweep) where they lie now
+        for key in (store.attrs.CHECKPOINT_DIR, store.attrs.WANDB_DIR):
+            if trial.user_attrs.get(key):
+                trial.user_attrs[key] = store.located(trial.user_attrs[key], Path(info.run_dir))
+    return trials
 
 
 def wait_for(condition, timeout: float = 120.0, interval: float = 0.1) -> None:

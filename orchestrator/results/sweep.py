@@ -12,6 +12,7 @@ report show), so it works while the sweep runs, after it ended, and on a pulled 
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +20,7 @@ from typing import Any
 
 from orchestrator.store.journal import load_study
 from orchestrator.store.results import TrialResult, best_first, count_states, trial_results
-from orchestrator.store.sweep_file import SweepFile, read_sweep_file
+from orchestrator.store.sweep_file import SweepFile, located, read_sweep_file
 
 
 @dataclass
@@ -88,5 +89,14 @@ def load_sweep(run_dir: str | Path) -> Sweep:
     """Read a sweep's results from its directory (`runs/<sweep>`)."""
     run_dir = Path(run_dir)
     info = read_sweep_file(run_dir)
-    results = trial_results(load_study(info), info.goal)
+    results = [_located(r, Path(info.run_dir)) for r in trial_results(load_study(info), info.goal)]
     return Sweep(run_dir, info, best_first(results, info.goal))
+
+
+def _located(result: TrialResult, run_dir: Path) -> TrialResult:
+    """The trial with its directories where they lie now (recorded relative to the sweep)."""
+    return dataclasses.replace(
+        result,
+        checkpoint_dir=result.checkpoint_dir and located(result.checkpoint_dir, run_dir),
+        wandb_dir=result.wandb_dir and located(result.wandb_dir, run_dir),
+    )

@@ -106,6 +106,10 @@ class Controller:
         self.halted: str | None = None
         self.first_failures: list[str | None] = []  # the reasons of this run's first endings
         copy_of = store.sweep_of_spec_copy(spec.path)  # resumed from the sweep's copy
+        if copy_of:  # the sweep whose copy it is, wherever that folder now lies
+            self.run_dir = Path(copy_of.run_dir)
+        relative = store.records_relative_paths(spec.storage, self.run_dir)
+        self.relative_to = self.run_dir if relative else None  # how trial paths are recorded
         origin = Path(copy_of.spec_path if copy_of and copy_of.spec_path else spec.path).resolve()
         self.spec_dir = str(origin.parent)
         self.python_path = list(dict.fromkeys([self.spec_dir, os.getcwd()]))
@@ -238,7 +242,7 @@ class Controller:
             endings.record(self.study, trial, endings.discarded(point))
             return
         request = self.factory.request(trial, stored, point, adopted)
-        record_dispatch(trial, stored, request, self.me, adopted)
+        record_dispatch(trial, stored, request, self.me, adopted, self.relative_to)
         view = TrialView(trial.number, point.params, state="queued")
         retries = int(stored.get(attrs.RETRIES, 0))
         self._submit(ActiveTrial(trial, request, view, retries=retries))

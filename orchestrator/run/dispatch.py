@@ -22,6 +22,7 @@ from orchestrator.programs.base import STOP_FILE, TrialRequest
 from orchestrator.run.naming import run_options
 from orchestrator.spec.model import SweepSpec
 from orchestrator.store import attrs
+from orchestrator.store.sweep_file import within_sweep
 from orchestrator.store.trials import earlier_twin
 
 
@@ -70,14 +71,14 @@ class TrialFactory:
         """The worker's request; an adopted trial goes on in its directory and wandb run."""
         checkpoint_dir = self.run_dir / "trials" / f"{trial.number:04d}"
         if adopted and stored.get(attrs.CHECKPOINT_DIR):  # perhaps another controller's
-            checkpoint_dir = Path(stored[attrs.CHECKPOINT_DIR])
+            checkpoint_dir = Path(self.run_dir, stored[attrs.CHECKPOINT_DIR])
         checkpoint_dir.mkdir(parents=True, exist_ok=True)
         (checkpoint_dir / STOP_FILE).unlink(missing_ok=True)
         options = run_options(
             self.spec, self.run_dir, self.uid, trial.number, point.params, point.planned
         )
         if adopted and stored.get(attrs.WANDB_RUN_ID):  # the run goes on
-            wandb_dir = Path(stored.get(attrs.WANDB_DIR, options.wandb_dir))
+            wandb_dir = Path(self.run_dir, stored.get(attrs.WANDB_DIR, options.wandb_dir))
             options = dataclasses.replace(
                 options, run_id=stored[attrs.WANDB_RUN_ID], dir=str(wandb_dir.parent)
             )
@@ -99,15 +100,21 @@ def record_dispatch(
     request: TrialRequest,
     owner: dict[str, Any],
     adopted: bool,
+    run_dir: Path | None,
 ) -> None:
-    """Who runs the trial and where its files are; an adopted trial keeps its own."""
+    """Who runs the trial and where its files are (relative to `run_dir` when given); an
+    adopted trial keeps its own."""
     if adopted:
         if stored.get(attrs.STATUS_DETAIL):
             trial.set_user_attr(attrs.STATUS_DETAIL, None)
         return
     trial.set_user_attr(attrs.OWNER, owner)
     trial.set_user_attr(attrs.HEARTBEAT, round(time.time(), 1))
-    trial.set_user_attr(attrs.CHECKPOINT_DIR, request.checkpoint_dir)
+
+    def recorded(path: str) -> str:
+        return within_sweep(path, run_dir) if run_dir else path
+
+    trial.set_user_attr(attrs.CHECKPOINT_DIR, recorded(request.checkpoint_dir))
     if request.wandb is not None:
         trial.set_user_attr(attrs.WANDB_RUN_ID, request.wandb.run_id)
-        trial.set_user_attr(attrs.WANDB_DIR, str(request.wandb.wandb_dir))
+        trial.set_user_attr(attrs.WANDB_DIR, recorded(str(request.wandb.wandb_dir)))

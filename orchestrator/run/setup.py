@@ -140,9 +140,9 @@ def open_study(
         metric=metric,
         goal=goal,
         spec_path=str(Path(spec.path).resolve()),
-        spec_copy=str(spec_copy),
+        spec_copy=spec_copy.name,  # paths in the sweep's folder are relative to it
         overrides=list(overrides),
-        storage=store.storage_label(spec.storage, run_dir),
+        storage=store.within_sweep(store.storage_label(spec.storage, run_dir), run_dir),
         study_name=study_name,
         run_dir=str(run_dir),
         plan=store_json(plan_signature),

@@ -26,9 +26,12 @@ from orchestrator.store.results import (
 from orchestrator.store.sweep_file import (
     SWEEP_FILE,
     SweepFile,
+    located,
     read_sweep_file,
+    records_relative_paths,
     sweep_dirs,
     sweep_of_spec_copy,
+    within_sweep,
     write_sweep_file,
 )
 from orchestrator.store.trials import (
@@ -64,6 +67,9 @@ __all__ = [
     "storage_label",
     "sweep_dirs",
     "sweep_of_spec_copy",
+    "located",
+    "records_relative_paths",
+    "within_sweep",
     "trial_results",
     "write_sweep_file",
 ]

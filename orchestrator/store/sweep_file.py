@@ -8,6 +8,7 @@ signature, so that a changed plan is refused rather than mixed into the old one.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,11 +58,45 @@ def write_sweep_file(run_dir: Path, sweep: SweepFile) -> None:
 
 
 def read_sweep_file(run_dir: str | Path) -> SweepFile:
-    """The sweep file of a sweep directory; a clear error when it is none."""
+    """The sweep file of a sweep directory, its paths where they lie now (a sweep copied or
+    moved elsewhere is its own sweep there); a clear error when it is none."""
     path = Path(run_dir) / SWEEP_FILE
     if not path.exists():
         raise UserError(f"{run_dir}: not a sweep directory (no {SWEEP_FILE})")
-    return SweepFile.from_dict(json.loads(path.read_text()))
+    info = SweepFile.from_dict(json.loads(path.read_text()))
+    here = Path(run_dir).resolve()
+    return dataclasses.replace(
+        info,
+        run_dir=str(here),
+        storage=located(info.storage, here),
+        spec_copy=located(info.spec_copy, here),
+    )
+
+
+def records_relative_paths(storage: str | None, run_dir: Path) -> bool:
+    """Whether a sweep records its paths relative to its folder: when its store lies in it
+    (the default journal). A store outside it (a shared journal, a database) may serve
+    several sweep folders, so the paths it holds stay absolute."""
+    if storage is None:
+        return True
+    return "://" not in storage and Path(storage).resolve().is_relative_to(run_dir.resolve())
+
+
+def within_sweep(path: str, run_dir: Path) -> str:
+    """How a sweep records `path`: relative to its folder when inside it, else as given."""
+    if "://" in path:
+        return path
+    resolved = Path(path).resolve()
+    return (
+        str(resolved.relative_to(run_dir.resolve()))
+        if resolved.is_relative_to(run_dir.resolve())
+        else path
+    )
+
+
+def located(path: str, run_dir: Path) -> str:
+    """Where a path a sweep recorded lies now: a relative one is in the sweep's folder."""
+    return path if "://" in path else str(Path(run_dir, path))
 
 
 def sweep_of_spec_copy(spec_path: str | Path) -> SweepFile | None:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import ray
 from conftest import trial_starts as starts_of
-from conftest import write_spec
+from conftest import trials_of, write_spec
 from optuna.trial import TrialState
 from ray.cluster_utils import Cluster
 
@@ -20,7 +20,7 @@ from orchestrator.spec import load_spec
 
 def run(spec_path: Path, runs: Path) -> list:
     Controller(load_spec(spec_path), runs_root=runs).run()
-    return store.load_study(store.read_sweep_file(runs / load_spec(spec_path).name)).get_trials()
+    return trials_of(runs / load_spec(spec_path).name)
 
 
 def most_at_once(intervals: list[tuple[float, float]]) -> int:

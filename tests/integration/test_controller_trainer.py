@@ -5,11 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import write_spec
+from conftest import trials_of, write_spec
 from optuna.trial import TrialState
 
 import orchestrator
-from orchestrator import store
 from orchestrator.run.controller import Controller
 from orchestrator.spec import load_spec
 from orchestrator.tracking.wandb_records import read_run_history
@@ -35,10 +34,7 @@ def test_trainer_sweep_completes_and_a_divergent_rate_fails_unretried(local_ray,
     spec = load_spec(write_spec(tmp_path, SPEC))
     Controller(spec, runs_root=tmp_path / "runs").run()
     run_dir = tmp_path / "runs" / "lr-small"
-    by_lr = {
-        t.params["optimizer.lr"]: t
-        for t in store.load_study(store.read_sweep_file(run_dir)).get_trials()
-    }
+    by_lr = {t.params["optimizer.lr"]: t for t in trials_of(run_dir)}
 
     good, bad = by_lr[0.01], by_lr[100.0]
     assert good.state == TrialState.COMPLETE

@@ -15,10 +15,9 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import TESTS, write_spec
+from conftest import TESTS, trials_of, write_spec
 from optuna.trial import TrialState
 
-from orchestrator import store
 from orchestrator.run.controller import Controller
 from orchestrator.spec import load_spec
 from orchestrator.tracking.wandb_records import find_run_files, read_run_history
@@ -39,8 +38,7 @@ def write_sweep(directory: Path, text: str, script: str | None = None) -> Path:
 
 def run_sweep(spec: Path, runs: Path):
     Controller(load_spec(spec), runs_root=runs).run()
-    info = store.read_sweep_file(runs / load_spec(spec).name)
-    return store.load_study(info).get_trials()
+    return trials_of(runs / load_spec(spec).name)
 
 
 EVERY_MACRO = """
