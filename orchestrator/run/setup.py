@@ -115,6 +115,13 @@ def open_study(
                 f"{spec.path}: the plan differs from the one {run_dir} was started "
                 f"with; give the sweep a new `name:` or delete {run_dir}"
             )
+        changed = changed_keys(known.trial_config, trial_config(spec))
+        if changed:
+            raise UserError(
+                f"{spec.path}: {'; '.join(changed)}: changed since {run_dir} was started, so "
+                "its trials would not be alike; undo the change, or give the sweep a new "
+                f"`name:` (or delete {run_dir})"
+            )
     uid = (known.uid if known else "") or secrets.token_hex(4)  # makes wandb run ids unique
     study_name = spec.study_name or spec.name
     storage = store.open_storage(spec.storage, run_dir)
@@ -148,11 +155,41 @@ def open_study(
         plan=store_json(plan_signature),
         total=total,
         spec_hash=spec.spec_hash,
+        trial_config=trial_config(spec),
         uid=uid,
     )
     store.write_sweep_file(run_dir, sweep)
     store.enqueue_plan(study, [p.params for p in plan])
     return study, uid
+
+
+TRIAL_DEFINING = ("method", "metric", "program", "command", "base", "trainer", "seeds")
+
+
+def trial_config(spec: SweepSpec) -> dict[str, Any]:
+    """What makes the sweep's trials what they are, beyond the plan's points (which the plan
+    signature covers): the program, its fixed configuration, the metric; as dotted keys.
+    What may change between runs of one sweep (run_cap, resources, limits, wandb) is not in it."""
+    dumped = spec.model_dump(include=set(TRIAL_DEFINING), mode="json")
+    flat: dict[str, Any] = {}
+
+    def walk(value: Any, key: str) -> None:
+        if isinstance(value, dict) and value:
+            for name, inner in value.items():
+                walk(inner, f"{key}.{name}" if key else str(name))
+        else:
+            flat[key] = value
+
+    walk(dumped, "")
+    return flat
+
+
+def changed_keys(before: dict[str, Any] | None, now: dict[str, Any]) -> list[str]:
+    """`key: old -> new` for each key that differs (none when nothing was recorded)."""
+    if before is None:
+        return []
+    keys = sorted(k for k in before.keys() | now.keys() if before.get(k) != now.get(k))
+    return [f"{k}: {before.get(k)!r} -> {now.get(k)!r}" for k in keys]
 
 
 def label_study(study: optuna.Study, spec: SweepSpec) -> None:

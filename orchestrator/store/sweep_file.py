@@ -12,6 +12,7 @@ import dataclasses
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from orchestrator.errors import UserError
 from orchestrator.store.json_record import JsonRecord
@@ -36,6 +37,7 @@ class SweepFile(JsonRecord):
     plan: str | None = None  # the plan's signature (JSON), compared on every start
     total: int | None = None  # the trials the sweep plans, or its run_cap
     spec_hash: str = ""
+    trial_config: dict[str, Any] | None = None  # what makes its trials alike (dotted keys)
     uid: str = ""  # makes the sweep's wandb run ids unique
 
     @property

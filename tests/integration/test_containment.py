@@ -99,3 +99,41 @@ def test_a_copied_sweep_is_its_own_sweep(tmp_path):
     finish(orchestrate("run", str(second / "spec.yaml"), "--num-cpus", "2"))
     assert all(t.state == TrialState.COMPLETE for t in trials_of(second))
     assert snapshot(original) == before
+
+
+def test_a_changed_fixed_key_is_refused_on_a_rerun(tmp_path):
+    """The plan's points are compared on every start; so is what makes every trial alike
+    (the program, its fixed keys, the metric), or a rerun would mix 20- and 40-step trials."""
+    from orchestrator.errors import UserError
+    from orchestrator.plan.expand import expand
+    from orchestrator.run import setup
+    from orchestrator.spec import load_spec
+
+    path = write_spec(
+        tmp_path,
+        """
+        name: fixed
+        method: grid
+        metric: {name: val_loss, goal: minimize}
+        trainer: {train.max_steps: 20}
+        parameters:
+          optimizer.lr: {values: [0.001, 0.01]}
+        """,
+    )
+    run_dir = tmp_path / "runs" / "fixed"
+
+    def start(*overrides: str) -> None:
+        spec = load_spec(path, list(overrides))
+        setup.open_study(spec, run_dir, expand(spec), list(overrides), None)
+
+    start()
+    start("max_concurrent=1", "max_retries=0")  # how it runs may change
+    try:
+        start("trainer.train.max_steps=40")
+    except UserError as error:
+        (line,) = error.lines
+        assert "trainer.train.max_steps: 20 -> 40: changed since" in line, line
+        assert "new `name:`" in line
+    else:
+        raise AssertionError("a changed fixed key was accepted")
+    assert store.read_sweep_file(run_dir).trial_config["trainer.train.max_steps"] == 20
