@@ -191,7 +191,7 @@ def cmd_ls(args: argparse.Namespace) -> int:
         return 0
     dirs = store.sweep_dirs(Path(args.runs))
     for run_dir in dirs:
-        print(summary.overview_line(summary.overview(run_dir)))
+        print(_overview_line(summary.overview(run_dir)))
     if not dirs:
         print(f"no sweeps under {args.runs}/")
     return 0

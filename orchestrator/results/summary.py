@@ -19,7 +19,9 @@ from rich.table import Table
 from orchestrator.errors import UserError
 from orchestrator.format import STATE_STYLES, format_params, format_seconds, format_value
 from orchestrator.results.sweep import Sweep, flat_row, load_sweep
+from orchestrator.store.journal import JOURNAL_NAME
 from orchestrator.store.results import TrialResult
+from orchestrator.store.sweep_file import LOCK_FILE, SWEEP_FILE
 
 
 def write_results(run_dir: Path, trials: list[TrialResult]) -> tuple[Path, Path]:
@@ -94,7 +96,7 @@ def failure_line(trials: list[TrialResult]) -> str | None:
 
 def controller_pid(run_dir: Path) -> int | None:
     """The pid of the controller running this sweep now, or None when none is."""
-    lock_path = Path(run_dir) / "controller.lock"
+    lock_path = Path(run_dir) / LOCK_FILE
     if not lock_path.exists():
         return None
     with lock_path.open("a+") as handle:
@@ -110,7 +112,11 @@ def controller_pid(run_dir: Path) -> int | None:
 
 def overview(run_dir: Path) -> dict[str, Any]:
     """Where one sweep stands, as JSON (`status --json`, and a service's answer): counts per
-    state, the best trial, whether a controller runs it, and every trial's record."""
+    state, the best trial, whether a controller runs it, and every trial's record. A sweep
+    with no sweep file yet (its controller is setting it up) or no more (lost) has a
+    `missing` line instead."""
+    if not (Path(run_dir) / SWEEP_FILE).exists():
+        return {"name": Path(run_dir).name, "run_dir": str(run_dir), "missing": _missing(run_dir)}
     sweep = load_sweep(run_dir)
     counts = sweep.counts()
     best = sweep.best
@@ -127,6 +133,22 @@ def overview(run_dir: Path) -> dict[str, Any]:
         "controller_pid": controller_pid(run_dir),
         "records": [t.to_dict() for t in sweep.trials],
     }
+
+
+def _missing(run_dir: Path) -> str:
+    """Why a folder that looks like a sweep has no sweep file, or a UserError if it is none."""
+    pid = controller_pid(run_dir)
+    if pid:
+        return f"{Path(run_dir).name}  starting: controller pid {pid} is setting it up"
+    if (Path(run_dir) / JOURNAL_NAME).exists():
+        return (
+            f"{Path(run_dir).name}  {SWEEP_FILE} is missing (its store {JOURNAL_NAME} is "
+            f"there): run the sweep's spec again with --runs {Path(run_dir).parent} to "
+            "rewrite it; no trial is lost"
+        )
+    if (Path(run_dir) / LOCK_FILE).exists():
+        return f"{Path(run_dir).name}  never set up: its controller stopped before it wrote a store"
+    raise UserError(f"{run_dir}: not a sweep directory (no {SWEEP_FILE})")
 
 
 def overview_line(item: dict[str, Any]) -> str:

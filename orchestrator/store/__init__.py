@@ -24,6 +24,7 @@ from orchestrator.store.results import (
     trial_results,
 )
 from orchestrator.store.sweep_file import (
+    LOCK_FILE,
     SWEEP_FILE,
     SweepFile,
     located,
@@ -46,6 +47,7 @@ from orchestrator.store.trials import (
 
 __all__ = [
     "JOURNAL_NAME",
+    "LOCK_FILE",
     "SWEEP_FILE",
     "JournalFile",
     "SweepFile",

@@ -18,6 +18,7 @@ from orchestrator.errors import UserError
 from orchestrator.store.json_record import JsonRecord
 
 SWEEP_FILE = "sweep.json"
+LOCK_FILE = "controller.lock"  # held (flock) by the controller running the sweep; holds its pid
 
 
 @dataclass(frozen=True)
@@ -108,6 +109,10 @@ def sweep_of_spec_copy(spec_path: str | Path) -> SweepFile | None:
     return read_sweep_file(run_dir) if (run_dir / SWEEP_FILE).exists() else None
 
 
+SWEEP_MARKS = (SWEEP_FILE, LOCK_FILE, "study.journal")  # any one marks a sweep's folder
+
+
 def sweep_dirs(root: str | Path) -> list[Path]:
-    """Every sweep directory under `root` (those holding a sweep file), by name."""
-    return sorted(p.parent for p in Path(root).glob(f"*/{SWEEP_FILE}"))
+    """Every sweep directory under `root`, by name: those with a sweep file, and those whose
+    controller is setting one up or whose sweep file is lost (`status` says which)."""
+    return sorted({p.parent for mark in SWEEP_MARKS for p in Path(root).glob(f"*/{mark}")})

@@ -4,6 +4,7 @@ moved sweep) is a sweep of its own that never reads or writes the original."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -137,3 +138,31 @@ def test_a_changed_fixed_key_is_refused_on_a_rerun(tmp_path):
     else:
         raise AssertionError("a changed fixed key was accepted")
     assert store.read_sweep_file(run_dir).trial_config["trainer.train.max_steps"] == 20
+
+
+def cli(*args: str) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "orchestrator.cli", *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=120)
+
+
+def test_status_and_ls_while_a_sweep_starts_and_once_its_sweep_file_is_lost(tmp_path):
+    from orchestrator.run import setup
+
+    runs = tmp_path / "runs"
+    lock = setup.acquire_lock(runs / "early")  # a controller in its first seconds
+    try:
+        status = cli("status", str(runs / "early"))
+        assert status.returncode == 0, status.stderr
+        assert f"early  starting: controller pid {os.getpid()} is setting it up" in status.stdout
+        assert "starting: controller pid" in cli("ls", "--runs", str(runs)).stdout
+    finally:
+        setup.release_lock(lock)
+
+    spec = write_spec(tmp_path, SPEC.replace("steps: {value: 40}", "steps: {value: 2}"))
+    finish(orchestrate("run", str(spec), "--runs", str(runs), "--num-cpus", "2"))
+    (runs / "kept" / store.SWEEP_FILE).unlink()
+    listing = cli("ls", "--runs", str(runs))
+    assert "kept  sweep.json is missing" in listing.stdout and "no trial is lost" in listing.stdout
+    assert cli("status", str(runs / "kept")).returncode == 0
+    finish(orchestrate("run", str(spec), "--runs", str(runs), "--num-cpus", "2"))  # rewrites it
+    assert "kept  grid  3/3" in cli("ls", "--runs", str(runs)).stdout
