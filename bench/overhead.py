@@ -5,6 +5,7 @@ trials, same resources, `reuse_actors=True`), both on the same warm local Ray in
 Prints trials/s, overhead per trial and the ratio. Target: at least 5x Ray Tune's throughput.
 
     .venv/bin/python -m bench.overhead [--trials 500]
+    .venv/bin/python -m bench.overhead --scale   # 1k/5k/10k trials, Ray Tune at 1k/2k
 """
 
 from __future__ import annotations
@@ -74,8 +75,15 @@ def ray_tune(trials: int, workdir: Path) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--trials", type=int, default=500)
+    parser.add_argument(
+        "--scale",
+        action="store_true",
+        help="trials/s at 1,000, 5,000 and 10,000 trials, Ray Tune at 1,000 and 2,000",
+    )
     args = parser.parse_args()
     start_ray(num_cpus=2)
+    if args.scale:
+        return scale()
     with tempfile.TemporaryDirectory() as tmp:
         ours(20, Path(tmp) / "warm")  # warm the workers, as Tune's are after its first trials
         our_seconds = ours(args.trials, Path(tmp))
@@ -89,6 +97,31 @@ def main() -> None:
     print(
         f"  ratio (orchestrate / Ray Tune throughput): {tune_seconds / our_seconds:.1f}x  (target >= 5x)"
     )
+
+
+def scale(
+    ours_at: tuple[int, ...] = (1000, 5000, 10000), tune_at: tuple[int, ...] = (1000, 2000)
+) -> None:
+    """How throughput holds as a sweep grows (target: 10k within 15% of 1k), against Ray Tune
+    at the sizes it finishes in minutes, all in this process on one warm Ray."""
+    rates: dict[str, dict[int, float]] = {"orchestrate": {}, "Ray Tune": {}}
+    with tempfile.TemporaryDirectory() as tmp:
+        ours(20, Path(tmp) / "warm")
+        for n in ours_at:
+            rates["orchestrate"][n] = n / ours(n, Path(tmp) / f"ours-{n}")
+            print(
+                f"  orchestrate {n:6d} trials: {rates['orchestrate'][n]:7.1f} trials/s", flush=True
+            )
+        for n in tune_at:
+            rates["Ray Tune"][n] = n / ray_tune(n, Path(tmp) / f"tune-{n}")
+            print(f"  Ray Tune    {n:6d} trials: {rates['Ray Tune'][n]:7.1f} trials/s", flush=True)
+    ours_rates, tune_rates = rates["orchestrate"], rates["Ray Tune"]
+    low, high = min(ours_rates), max(ours_rates)
+    common = max(set(ours_rates) & set(tune_rates))
+    print(
+        f"scaling {high // 1000}k/{low // 1000}k: {ours_rates[high] / ours_rates[low]:.2f}  (target >= 0.85)"
+    )
+    print(f"ratio vs Ray Tune: {ours_rates[common] / tune_rates[common]:.1f}x at {common} trials")
 
 
 if __name__ == "__main__":

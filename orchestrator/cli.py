@@ -9,9 +9,11 @@ import argparse
 import os
 import signal
 import sys
+import warnings
 
-from orchestrator.errors import UserError
+from orchestrator.errors import UserError, format_warning
 
+MAX_ERROR_LINES = 50  # a spec with 10,000 mistakes shows the first ones, and how many more
 COMMANDS = ("run", "plan", "resume", "status", "ls", "report", "submit", "logs", "cancel", "pull")
 COMMANDS += ("agent", "export-wandb", "dashboard")
 
@@ -113,7 +115,9 @@ def _run(spec, args: argparse.Namespace, overrides: list[str]) -> int:
     if outcome.interrupted:
         print(f"interrupted: continue with `orchestrate resume {outcome.run_dir}`")
         return 128 + (outcome.stop_signal or signal.SIGINT)  # 130 for Ctrl-C, 143 for SIGTERM
-    report.write_report(outcome.run_dir, sweep)
+    unwritten = report.try_write_report(outcome.run_dir, sweep)
+    if unwritten:  # the sweep's exit code stands: its trials are recorded (see the README)
+        print(unwritten, file=sys.stderr)
     if outcome.halted:
         print(f"halted: the rest are queued; after the fix, `orchestrate resume {outcome.run_dir}`")
     return exit_code(sweep)
@@ -135,7 +139,10 @@ def cmd_report(args: argparse.Namespace) -> int:
 
         run_dir = service.pull(args.address, args.run_dir, Path(args.runs))
     sweep = summary.summarize(run_dir)
-    report.write_report(run_dir, sweep)
+    unwritten = report.try_write_report(run_dir, sweep)
+    if unwritten:
+        print(unwritten, file=sys.stderr)
+        return 1
     return exit_code(sweep)
 
 
@@ -215,10 +222,11 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
     from orchestrator.plan.expand import expand, plan_summary
     from orchestrator.spec import load_spec
+    from orchestrator.tracking.redact import sanitize
 
     spec = load_spec(args.spec, args.overrides)
     trials = expand(spec)
-    plan = plan_summary(spec, trials)
+    plan = sanitize(plan_summary(spec, trials))  # secret-named parameters: <redacted>
     if args.json:
         print(json.dumps(plan, indent=2, default=str))
         return 0
@@ -229,15 +237,16 @@ def cmd_plan(args: argparse.Namespace) -> int:
         for name, described in plan["search_space"].items():
             table.add_row(name, described)
     else:
-        varying = [k for k in trials[0].params if len({repr(t.params[k]) for t in trials}) > 1]
-        fixed = [f"{k}={_cell(v)}" for k, v in trials[0].params.items() if k not in varying]
+        shown = [sanitize(t.params) for t in trials]
+        varying = [k for k in shown[0] if len({repr(params[k]) for params in shown}) > 1]
+        fixed = [f"{k}={_cell(v)}" for k, v in shown[0].items() if k not in varying]
         table = Table("#", *varying, title=spec.name)
         if spec.method == "ablation":
             table.add_column("changes")
-        for trial in trials:
-            cells = [str(trial.index), *(_cell(trial.params[k]) for k in varying)]
+        for trial, params in zip(trials, shown, strict=True):
+            cells = [str(trial.index), *(_cell(params[k]) for k in varying)]
             if spec.method == "ablation":
-                changes = spec.ablations.get(trial.ablation, {})
+                changes = sanitize(spec.ablations.get(trial.ablation, {}))
                 cells.append(", ".join(f"{k}={_cell(v)}" for k, v in changes.items()) or "-")
             table.add_row(*cells)
     console.print(table)
@@ -416,11 +425,14 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(argv)
     # Our own table and lines say where runs are; wandb's banners per run would drown them.
     os.environ.setdefault("WANDB_SILENT", "true")
+    warnings.formatwarning = format_warning  # our notices as one line each
     try:
         return int(args.func(args) or 0)
     except UserError as error:
-        for line in error.lines:
+        for line in error.lines[:MAX_ERROR_LINES]:
             print(line, file=sys.stderr)
+        if len(error.lines) > MAX_ERROR_LINES:
+            print(f"... and {len(error.lines) - MAX_ERROR_LINES} more", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -72,15 +73,17 @@ def sleep(config: dict[str, Any], report: Any, checkpoint_dir: str) -> dict[str,
 
 
 def seeded_loss(config: dict[str, Any], report: Any, checkpoint_dir: str) -> dict[str, Any]:
-    """Reports `steps` losses falling to `x + seed / 10`; diverges (NaN) on `diverge_seed`.
+    """Reports `steps` losses falling to `x + seed * seed_effect` (`seed_effect` 0.1 unless
+    set); diverges (NaN) on `diverge_seed`.
 
     A final metric that depends only on the config and the seed, so ablation means and
-    standard deviations across seeds are known exactly; `accuracy` is a second final metric.
+    standard deviations across seeds are known exactly (a different `seed_effect` makes an
+    ablation's paired deltas vary by seed); `accuracy` is a second final metric.
     """
     x, seed = float(config.get("x", 1.0)), int(config.get("seed", 0))
-    total = int(config.get("steps", 3))
+    total, per_seed = int(config.get("steps", 3)), float(config.get("seed_effect", 0.1))
     for step in range(1, total + 1):
-        loss = x + seed / 10 + (total - step) / 10
+        loss = x + seed * per_seed + (total - step) / 10
         if config.get("diverge_seed") == seed and step == total:
             report({"step": step, "loss": float("nan")})
             return {"outcome": "diverged", "loss": float("nan")}
@@ -104,3 +107,30 @@ def other_metric(config: dict[str, Any], report: Any, checkpoint_dir: str) -> di
     """Reports `acc` and `step`, never the sweep's metric."""
     report({"step": 1, "acc": 0.5})
     return {"acc": 0.5}
+
+
+def secretive(config: dict[str, Any], report: Any, checkpoint_dir: str) -> dict[str, Any]:
+    """Prints every parameter (secrets too) and WANDB_API_KEY, reports and returns them: none of
+    it may reach the sweep's files. `resolved` says whether `db_url` arrived resolved."""
+    for key, value in sorted(config.items()):
+        print(f"{key} = {value}")
+    print(f"WANDB_API_KEY = {os.environ.get('WANDB_API_KEY')}", file=sys.stderr)
+    report({"step": 1, "loss": float(config.get("x", 1.0)), "echo": config["hf_token"]})
+    resolved = config.get("db_url") == os.environ.get("ORCHESTRATE_TEST_DB_URL")
+    return {
+        "loss": float(config.get("x", 1.0)),
+        "resolved": float(resolved),
+        "echo": config["api_key"],
+    }
+
+
+def noisy(config: dict[str, Any], report: Any, checkpoint_dir: str) -> dict[str, float]:
+    """Prints `megabytes` MiB at once and returns, noting when in `checkpoint_dir/returned_at`:
+    what it prints must cost neither time nor disk."""
+    block = ("noise " * 170 + "\n") * 1024  # about 1 MiB
+    for _ in range(int(config.get("megabytes", 200))):
+        sys.stdout.write(block)
+    print("the end")
+    report({"step": 1, "loss": 0.0})
+    Path(checkpoint_dir, "returned_at").write_text(str(time.time()))
+    return {"loss": 0.0}

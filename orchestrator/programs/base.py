@@ -9,12 +9,14 @@ or an attribute here, so no other module asks which kind a program is.
 
 from __future__ import annotations
 
+import dataclasses
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from orchestrator.tracking.redact import EnvvarNotSet, expand_envvars, secret_values
 from orchestrator.tracking.run_options import RunOptions
 
 Problem = tuple[tuple[Any, ...], str]  # (key path in the spec, message)
@@ -36,6 +38,22 @@ class TrialRequest:
     python_path: list[str] = field(default_factory=list)  # where a user's module is found
     spec_dir: str = ""  # a script runs here
     wandb: RunOptions | None = None  # the trial's wandb run; None: logging is off
+    secrets: list[str] = field(default_factory=list)  # kept out of its output (`resolved`)
+
+    def resolved(self, environ: Mapping[str, str]) -> TrialRequest:
+        """The request as the program gets it, on the worker as the trial starts: each
+        `${envvar:NAME}` in its arguments replaced by NAME's value in `environ` (unset:
+        EnvvarNotSet, the trial fails), and `secrets` the values its output must not show."""
+        overrides: dict[str, Any] = {}
+        used: list[str] = []
+        for key, value in self.overrides.items():
+            try:
+                overrides[key], found = expand_envvars(value, environ)
+            except EnvvarNotSet as error:
+                raise EnvvarNotSet(f"{key}: {error}") from None
+            used += found
+        secrets = secret_values(overrides, used)
+        return dataclasses.replace(self, overrides=overrides, secrets=secrets)
 
 
 class Program(ABC):

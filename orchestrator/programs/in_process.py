@@ -7,6 +7,8 @@ and returns "stopped"): a `STOP` file in the trial's directory (a graceful stop:
 the controller) and Ray's cancel (pruning), which closes this generator: the program is told
 to stop and the task waits for it. The trial's wandb run, when it has one, is opened in the
 thread before the program starts and finished after it returns, before the trial ends.
+What the program prints goes to the trial's `output.log`, redacted and capped
+(`programs.output`), not through wandb's console capture; the log is added to the wandb run.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.programs.base import STOP_FILE, TrialRequest
+from orchestrator.programs.output import OUTPUT_FILE, captured_output
 
 CANCEL_GRACE_SECONDS = 60
 
@@ -56,6 +59,7 @@ class _TrialThread:
         self.checkpoint_dir = Path(request.checkpoint_dir)
         self.checkpoint_dir.mkdir(parents=True, exist_ok=True)
         self.stop_file = self.checkpoint_dir / STOP_FILE
+        self.output_path = self.checkpoint_dir / OUTPUT_FILE
         self.stop = threading.Event()
         self.queue: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
         self.trial_log: Any = None
@@ -76,11 +80,12 @@ class _TrialThread:
     def _target(self) -> None:
         state, result, prepared = "failed", None, None
         try:
-            prepared = self.prepare(self.request)
-            self.trial_log = open_trial_log(self.request, prepared.logged_config)
-            value = prepared.function(
-                prepared.config, report=self.report, checkpoint_dir=str(self.checkpoint_dir)
-            )
+            with captured_output(self.output_path, self.request.secrets):
+                prepared = self.prepare(self.request)
+                self.trial_log = open_trial_log(self.request, prepared.logged_config)
+                value = prepared.function(
+                    prepared.config, report=self.report, checkpoint_dir=str(self.checkpoint_dir)
+                )
             result = as_result(value)
             state = final_state(result, self.stop.is_set())
             self.queue.put(("finished", result))
@@ -89,6 +94,7 @@ class _TrialThread:
             self.queue.put(("error", error))
         finally:
             if self.trial_log is not None:
+                self.trial_log.save_file(self.output_path)
                 close_trial_log(self.trial_log, state, result or {}, prepared)
 
     def events(self) -> Iterator[dict[str, Any]]:
@@ -123,14 +129,21 @@ class _TrialThread:
 
 
 def open_trial_log(request: TrialRequest, logged_config: dict[str, Any]) -> Any:
-    """The trial's wandb run (continued, same id, when the trial is retried or resumed)."""
+    """The trial's wandb run (continued, same id, when the trial is retried or resumed); the
+    trial's secrets redacted, and its output kept by `captured_output`, not by wandb."""
     if request.wandb is None:
         return None
     from orchestrator.tracking.logger import ExperimentLogger
 
     options = request.wandb
     config = {**logged_config, **options.config}
-    return ExperimentLogger(config=config, resume="allow", **options.logger_args())
+    return ExperimentLogger(
+        config=config,
+        resume="allow",
+        secrets=request.secrets,
+        console="off",
+        **options.logger_args(),
+    )
 
 
 def close_trial_log(

@@ -29,8 +29,10 @@ longer read as metrics.
 
 Stopping: pruning (Ray's cancel) and a graceful stop (the STOP file, Ctrl-C at the
 controller) send SIGTERM, then SIGKILL after `WANDB_AGENT_KILL_DELAY` seconds (30, as the W&B
-agent). The output of the script goes to `output.log` in the trial's directory; a non-zero
-exit fails the trial with the end of that log.
+agent). The output of the script (stdout and stderr) goes to `output.log` in the trial's
+directory, secrets redacted and size capped (`programs.output`); a non-zero exit fails the
+trial with the end of that log. The script's wandb does not capture it (`WANDB_CONSOLE=off`):
+that copy would be neither redacted nor capped.
 """
 
 from __future__ import annotations
@@ -52,13 +54,15 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.programs.base import AGENT_ENV, STOP_FILE, TrialRequest
+from orchestrator.programs.output import LINE_BYTES, OUTPUT_FILE, OutputLog
+from orchestrator.tracking.redact import EnvvarNotSet, expand_envvars
 
-ENVVAR_MACRO = re.compile(r"\$\{envvar:([A-Za-z_][A-Za-z0-9_]*)\}")
 KILL_DELAY_SECONDS = 30.0  # the W&B agent's default, also read from WANDB_AGENT_KILL_DELAY
 POLL_SECONDS = 0.1
 FLUSH_SECONDS = 0.5  # how often a script's wandb writes its .wandb file (x_ setting)
 EXIT_RECORD_SECONDS = 15.0  # how long a finished script's wandb service may take to flush
 OUTPUT_TAIL_LINES = 30
+METRIC_LINE_BYTES = 4096  # a longer printed line is output only, never a metrics line
 
 
 class ScriptFailed(RuntimeError):
@@ -85,18 +89,15 @@ def expand_command(
     }
     line: list[str] = []
     for chunk in template:
-        chunk = ENVVAR_MACRO.sub(lambda m: _envvar(m.group(1), environ), str(chunk))
+        try:
+            chunk, _ = expand_envvars(str(chunk), environ)
+        except EnvvarNotSet as error:
+            raise ScriptFailed(f"command: {error}") from None
         if chunk.startswith("${") and chunk.endswith("}"):
             line += macros[chunk[2:-1]]  # spec validation allows only known macros
         else:
             line.append(chunk)
     return line
-
-
-def _envvar(name: str, environ: dict[str, str]) -> str:
-    if name not in environ:
-        raise ScriptFailed(f"command: ${{envvar:{name}}}: {name} is not set on this worker")
-    return environ[name]
 
 
 def write_param_files(directory: Path, run_id: str, args: dict[str, Any]) -> tuple[Path, Path]:
@@ -124,6 +125,7 @@ def script_env(
         "ORCHESTRATE_CHECKPOINT_DIR": request.checkpoint_dir,
         "ORCHESTRATE_TRIAL": str(request.trial_number),
         "PYTHONUNBUFFERED": "1",  # printed metrics arrive as they are printed
+        "WANDB_CONSOLE": "off",  # the output is kept in output.log, redacted and capped
     }
     # wandb-core flushes the run's .wandb file every 15 s by default: too late to prune.
     env.setdefault("WANDB__TRANSACTION_LOG_FLUSH_INTERVAL", str(FLUSH_SECONDS))
@@ -256,23 +258,10 @@ def run_script(
         environ=env,
     )
     metrics = ScriptMetrics(options.wandb_dir, run_id) if options else ScriptMetrics(None, None)
-    output_path = trial_dir / "output.log"
-    with open(output_path, "ab") as output:
-        output.write(f"$ {' '.join(line)}\n".encode())
-        output.flush()
-        process = subprocess.Popen(
-            line,
-            cwd=request.spec_dir or None,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=output,
-            start_new_session=True,  # its own group: a terminal's Ctrl-C is the controller's
-            preexec_fn=_die_with_parent,
-        )
+    output_path = trial_dir / OUTPUT_FILE
+    output = OutputLog(output_path, request.secrets)
     lines: queue.SimpleQueue[bytes] = queue.SimpleQueue()
-    reader = threading.Thread(target=_pump, args=(process, output_path, lines), daemon=True)
-    reader.start()
+    process, readers = _start(line, request.spec_dir, env, output, lines)
     stop_file = trial_dir / STOP_FILE
     stopped = False
     try:
@@ -287,7 +276,9 @@ def run_script(
     finally:  # Ray's cancel (pruning) raises KeyboardInterrupt: stop it as the agent does
         if process.poll() is None:
             stop_process(process)
-    reader.join(timeout=5)
+    for reader in readers:
+        reader.join(timeout=5)
+    output.close()
     deadline = time.monotonic() + (EXIT_RECORD_SECONDS if process.returncode == 0 else 1.0)
     while True:  # what it wrote last: printed lines, and the run's end once wandb flushed it
         reports = metrics.poll() + _printed_reports(metrics, lines)
@@ -307,6 +298,35 @@ def run_script(
     yield {"event": "finished", "result": metrics.final()}
 
 
+def _start(
+    line: list[str], cwd: str, env: dict[str, str], output: OutputLog, lines: queue.SimpleQueue
+) -> tuple[subprocess.Popen, list[threading.Thread]]:
+    """Start the script in `cwd`, with threads that copy its stdout (each line handed on to
+    `lines` too) and its stderr into `output`."""
+    output.write(f"$ {' '.join(line)}\n".encode())
+    try:
+        process = subprocess.Popen(
+            line,
+            cwd=cwd or None,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,  # its own group: a terminal's Ctrl-C is the controller's
+            preexec_fn=_die_with_parent,
+        )
+    except BaseException:
+        output.close()
+        raise
+    readers = [
+        threading.Thread(target=_pump, args=(stream, output, queued), daemon=True)
+        for stream, queued in ((process.stdout, lines), (process.stderr, None))
+    ]
+    for reader in readers:
+        reader.start()
+    return process, readers
+
+
 def _printed_reports(metrics: ScriptMetrics, lines: queue.SimpleQueue) -> list[dict[str, Any]]:
     reports = []
     while True:
@@ -319,12 +339,12 @@ def _printed_reports(metrics: ScriptMetrics, lines: queue.SimpleQueue) -> list[d
             reports.append(report)
 
 
-def _pump(process: subprocess.Popen, output_path: Path, lines: queue.SimpleQueue) -> None:
-    """Copy the script's stdout into its output log, line by line, and hand each line on."""
-    with open(output_path, "ab") as output:
-        for raw in process.stdout:
-            output.write(raw)
-            output.flush()
+def _pump(stream: Any, output: OutputLog, lines: queue.SimpleQueue | None) -> None:
+    """Copy one of the script's streams into its output log, line by line, and hand each
+    line that may be a metrics line on to `lines`."""
+    for raw in iter(lambda: stream.readline(LINE_BYTES), b""):
+        output.write(raw)
+        if lines is not None and len(raw) <= METRIC_LINE_BYTES:
             lines.put(raw)
 
 

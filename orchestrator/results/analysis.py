@@ -7,13 +7,16 @@ the sweep's metric (the store's value) and every numeric final metric the progra
 A diverged trial has no final metrics, so it cannot enter a mean; it is a finding all the
 same, so each group also carries `diverged`, the fraction of its seeds that diverged, which
 is logged and shown like any other metric. Groups rank best to worst by how many of their
-seeds did not complete (diverged, failed, pruned or still running), then by the mean.
+seeds did not complete (diverged, failed, pruned or still running), then by the mean. Each
+ablation is compared with the baseline seed by seed (`compare`; the statistics, a CI, a
+p-value and a verdict, are in `ablation_stats`).
 
 Importance. Optuna's fANOVA (`get_param_importances`, its default evaluator, seeded so a
 report is reproducible) over the complete trials, with each parameter given the scale the
 spec sweeps it on. The seed is not a parameter here; constants and parameters that took one
 value are left out. Fewer than 2 complete trials, or fewer than 2 varying parameters, skip it
-with the reason said.
+with the reason said; fewer than `FEW_TRIALS` complete trials give importances with a warning
+beside them (a forest fitted to a handful of points says little).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from rich.table import Table
 
 from orchestrator.format import format_params, format_value
 from orchestrator.plan.expand import expand
+from orchestrator.results.ablation_stats import PairedComparison, ci_text, p_text, paired_comparison
 from orchestrator.results.sweep import Sweep
 from orchestrator.spec.model import SweepSpec
 from orchestrator.store.results import TrialResult
@@ -34,6 +38,7 @@ from orchestrator.store.results import TrialResult
 DIVERGED = "diverged"  # the pseudo-metric: fraction of a group's seeds that diverged
 BOOKKEEPING = frozenset({"step", "tokens", "epoch", "resumed_from_step"})  # not results
 NOT_PARAMETERS = frozenset({"seed", "ablation"})
+FEW_TRIALS = 10  # importance from fewer complete trials is shown with a warning
 
 
 # --- ablations -----------------------------------------------------------------------------
@@ -46,12 +51,17 @@ class AblationGroup:
     name: str
     changes: dict[str, Any]  # what it sets on top of the baseline ({} for the baseline)
     seeds: list[int]  # the seeds the plan runs it with
-    values: dict[str, list[float]] = field(default_factory=dict)  # metric -> complete trials'
+    by_seed: dict[str, dict[int, float]] = field(default_factory=dict)  # metric -> seed -> value
     trials: list[int] = field(default_factory=list)  # trial numbers
     complete: int = 0
     diverged: int = 0
     failed: int = 0  # failed for another reason than divergence
     unfinished: int = 0  # pruned, running or interrupted
+
+    @property
+    def values(self) -> dict[str, list[float]]:
+        """Each metric's values over the complete seeds, in the order they completed."""
+        return {metric: list(by_seed.values()) for metric, by_seed in self.by_seed.items()}
 
     def stats(self, metric: str) -> tuple[float, float]:
         """(mean, std) of a metric over the complete seeds; NaN when none has it."""
@@ -95,14 +105,15 @@ def ablation_groups(
         index = record.plan_index
         if index is None or index >= len(plan):
             continue
-        group = groups[plan[index].ablation]
+        planned = plan[index]
+        group = groups[planned.ablation]
         group.trials.append(record.trial)
         state = record.state
         if state == "complete":
             group.complete += 1
             metrics = {**numeric(record.final_metrics), metric: record.value}
             for key, value in metrics.items():
-                group.values.setdefault(key, []).append(float(value))
+                group.by_seed.setdefault(key, {})[planned.seed] = float(value)
         elif state == "fail" and record.reason == "diverged":
             group.diverged += 1
         elif state == "fail":
@@ -128,6 +139,28 @@ def ablation_metrics(metric: str, groups: list[AblationGroup]) -> list[str]:
     return [metric, *others, DIVERGED]
 
 
+def compare(
+    groups: list[AblationGroup], metric: str, goal: str
+) -> dict[str, dict[str, PairedComparison]]:
+    """Each ablation (not the baseline, `groups[0]`) against the baseline, seed by seed, on
+    every metric but `diverged`: ablation -> metric -> comparison. Only the sweep's `metric`
+    has a goal (so a verdict of better or worse); the others say higher or lower."""
+    baseline = groups[0]
+    metrics = [m for m in ablation_metrics(metric, groups) if m != DIVERGED]
+    return {
+        group.name: {
+            m: paired_comparison(
+                group.seeds,
+                baseline.by_seed.get(m, {}),
+                group.by_seed.get(m, {}),
+                goal if m == metric else None,
+            )
+            for m in metrics
+        }
+        for group in groups[1:]
+    }
+
+
 def ranked(groups: list[AblationGroup], metric: str, goal: str) -> list[AblationGroup]:
     """Best to worst: fewest seeds that did not complete first, then by the metric's mean."""
     sign = 1 if goal == "minimize" else -1
@@ -141,37 +174,39 @@ def ranked(groups: list[AblationGroup], metric: str, goal: str) -> list[Ablation
 
 
 def ablation_table(
-    groups: list[AblationGroup], rows: dict[str, list[dict[str, Any]]], metric: str, goal: str
+    groups: list[AblationGroup],
+    comparisons: dict[str, dict[str, PairedComparison]],
+    metric: str,
+    goal: str,
 ) -> Table:
-    """The terminal table, best to worst: one line per group, the sweep's metric.
-
-    `rows` are each ablation's rows as `ExperimentLogger.log_hyperparameter_ablation` logged
-    them (the deltas come from there, so the terminal and wandb agree).
-    """
-    table = Table(title=f"ablations: {metric} ({goal}), mean ± std over seeds")
-    for column in ("#", "ablation", "changes", "seeds", metric, "Δ", "Δ %"):
-        table.add_column(
-            column,
-            justify="left" if column in ("ablation", "changes") else "right",
-            overflow="fold",
-        )
+    """The terminal table, best to worst: one line per group, the sweep's metric, and each
+    ablation's paired delta against the baseline with its CI, p-value, effect and verdict
+    (`comparisons`, from `compare`: the same numbers the summary run logs)."""
+    table = Table(
+        title=f"ablations: {metric} ({goal}), mean ± std over seeds; Δ paired by seed, 95% CI"
+    )
+    columns = ["#", "ablation", "changes", "seeds", metric, "Δ", "95% CI", "p", "effect"]
+    for column in [*columns, "verdict"]:
+        left = column in ("ablation", "changes", "verdict")
+        table.add_column(column, justify="left" if left else "right", overflow="fold")
     for rank, group in enumerate(ranked(groups, metric, goal), start=1):
-        mean, std = group.stats(metric)
-        row = next((r for r in rows.get(group.name, []) if r["metric"] == metric), None)
-        delta = plus_minus(row["abs_delta"], row["delta_std"]) if row else "-"
-        relative = percent(row["rel_delta"]) if row else "-"
         status = group.status()
         style = "red" if group.diverged or group.failed else ""
-        table.add_row(
-            str(rank),
-            group.name,
-            format_params(group.changes) or "-",
-            f"[{style}]{status}[/]" if style else status,
-            plus_minus(mean, std),
-            delta,
-            relative,
-        )
+        cells = [str(rank), group.name, format_params(group.changes) or "-"]
+        cells += [f"[{style}]{status}[/]" if style else status, plus_minus(*group.stats(metric))]
+        table.add_row(*cells, *comparison_cells(comparisons.get(group.name, {}).get(metric)))
     return table
+
+
+def comparison_cells(comparison: PairedComparison | None) -> list[str]:
+    """Δ, 95% CI, p, effect (in baseline seed-sds) and verdict as text; `-` for the baseline."""
+    if comparison is None:
+        return ["-"] * 5
+    c = comparison
+    delta = "-" if c.mean_diff is None else f"{c.mean_diff:+.4g}"
+    effect = "-" if c.effect_sd is None else f"{c.effect_sd:+.2g} sd"
+    verdict = c.verdict + (f" ({c.excluded} seed(s) without a pair)" if c.excluded else "")
+    return [delta, ci_text(c.ci_low, c.ci_high), p_text(c.p_value), effect, verdict]
 
 
 def plus_minus(mean: float | None, std: float | None) -> str:
@@ -226,6 +261,16 @@ class Importance:
     skipped: str | None = None  # why there are no values
     evaluator: str = "fANOVA"
 
+    @property
+    def warning(self) -> str | None:
+        """What to say beside importances computed from fewer than `FEW_TRIALS` trials."""
+        if not self.values or self.trials >= FEW_TRIALS:
+            return None
+        return (
+            f"only {self.trials} complete trials: with fewer than {FEW_TRIALS} these "
+            "importances are mostly noise"
+        )
+
 
 def param_importance(spec: SweepSpec, records: list[TrialResult]) -> Importance:
     """fANOVA importance of the swept parameters over the complete trials (module docstring)."""
@@ -274,7 +319,8 @@ def param_importance(spec: SweepSpec, records: list[TrialResult]) -> Importance:
 def importance_table(importance: Importance) -> Table:
     """The terminal table of parameter importances, most important first."""
     table = Table(
-        title=f"parameter importance ({importance.evaluator}, {importance.trials} complete trials)"
+        title=f"parameter importance ({importance.evaluator}, {importance.trials} complete trials)",
+        caption=f"warning: {importance.warning}" if importance.warning else None,
     )
     table.add_column("parameter")
     table.add_column("importance", justify="right")
@@ -293,5 +339,6 @@ class Findings:
     spec: SweepSpec
     sweep: Sweep
     groups: list[AblationGroup] = field(default_factory=list)  # an ablation sweep's
+    comparisons: dict[str, dict[str, PairedComparison]] = field(default_factory=dict)  # compare
     rows: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # their logged deltas
     importance: Importance | None = None  # another sweep's

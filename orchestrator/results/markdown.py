@@ -7,7 +7,8 @@ from typing import Any
 
 from orchestrator.format import format_params, format_seconds, format_value
 from orchestrator.results import analysis
-from orchestrator.results.analysis import AblationGroup, Findings
+from orchestrator.results.ablation_stats import BOOTSTRAP_FROM
+from orchestrator.results.analysis import Findings
 from orchestrator.store.results import TrialResult
 
 
@@ -24,7 +25,7 @@ def _md_table(header: list[str], rows: list[list[Any]]) -> str:
 def markdown(found: Findings, images: dict[str, Path | None], run_id: str) -> str:
     """The report as Markdown, images referenced next to it."""
     spec, info, records = found.spec, found.sweep.info, found.sweep.trials
-    groups, rows, importance = found.groups, found.rows, found.importance
+    groups, importance = found.groups, found.importance
     metric, goal = info.metric_name, info.goal
     counts: dict[str, int] = {}
     for record in records:
@@ -45,13 +46,14 @@ def markdown(found: Findings, images: dict[str, Path | None], run_id: str) -> st
             f"(wandb run `{best.wandb_run}`)."
         )
     if groups:
-        parts += ["## Ablations", _ablation_markdown(groups, rows, metric, goal)]
+        parts += ["## Ablations", _ablation_markdown(found, metric, goal)]
     if importance is not None:
         parts.append("## Parameter importance")
         if importance.values:
             parts.append(
                 f"{importance.evaluator} over {importance.trials} complete trials "
                 "(pruned and failed trials have no final value and are left out)."
+                + (f" **Warning: {importance.warning}.**" if importance.warning else "")
             )
             parts.append(
                 _md_table(
@@ -66,46 +68,48 @@ def markdown(found: Findings, images: dict[str, Path | None], run_id: str) -> st
     return "\n\n".join(p for p in parts if p) + "\n"
 
 
-def _ablation_markdown(
-    groups: list[AblationGroup], rows: dict[str, list[dict[str, Any]]], metric: str, goal: str
-) -> str:
-    lines = []
+def _ablation_markdown(found: Findings, metric: str, goal: str) -> str:
+    groups, comparisons, rows = found.groups, found.comparisons, found.rows
     order = analysis.ranked(groups, metric, goal)
-    for rank, group in enumerate(order, start=1):
-        mean, std = group.stats(metric)
-        row = next((r for r in rows.get(group.name, []) if r["metric"] == metric), None)
-        lines.append(
-            [
-                rank,
-                group.name,
-                format_params(group.changes) or "-",
-                group.status(),
-                analysis.plus_minus(mean, std),
-                analysis.plus_minus(row["abs_delta"], row["delta_std"]) if row else "-",
-                analysis.percent(row["rel_delta"]) if row else "-",
-            ]
-        )
-    header = ["#", "ablation", "changes", "seeds", f"{metric} (mean ± std)", "Δ", "Δ %"]
+    lines = [
+        [
+            rank,
+            group.name,
+            format_params(group.changes) or "-",
+            group.status(),
+            analysis.plus_minus(*group.stats(metric)),
+            *analysis.comparison_cells(comparisons.get(group.name, {}).get(metric)),
+        ]
+        for rank, group in enumerate(order, start=1)
+    ]
+    paired = ["Δ", "95% CI", "p", "effect", "verdict"]
+    header = ["#", "ablation", "changes", "seeds", f"{metric} (mean ± std)", *paired]
     every = [
         [
             r["ablation"],
             r["metric"],
             analysis.plus_minus(r["baseline_mean"], r["baseline_std"]),
             analysis.plus_minus(r["ablated_mean"], r["ablated_std"]),
-            analysis.plus_minus(r["abs_delta"], r["delta_std"]),
             analysis.percent(r["rel_delta"]),
+            *analysis.comparison_cells(comparisons.get(r["ablation"], {}).get(r["metric"])),
         ]
         for group in order
         for r in rows.get(group.name, [])
     ]
     return "\n\n".join(
         [
-            "Best to worst (fewest seeds that did not complete first, then the mean). "
-            "Diverged seeds have no final value: they are counted in `seeds` and as the "
-            "`diverged` fraction below, not averaged.",
+            "Best to worst (fewest seeds that did not complete first, then the mean). Each "
+            "ablation is compared with the baseline seed by seed (the same seeds: the same "
+            "initialisation and data order): Δ is the mean paired difference, 95% CI its "
+            f"confidence interval (Student's t; bootstrap from {BOOTSTRAP_FROM} seeds), p the "
+            "paired t-test's p-value, effect Δ in standard deviations of the baseline across "
+            "seeds. The verdict follows the CI: better or worse when it excludes 0. Diverged "
+            "or failed seeds have no value: they are counted in `seeds` (and as the "
+            "`diverged` fraction below), left out of the pairs, never averaged.",
             _md_table(header, lines),
             "### Every final metric",
-            _md_table(["ablation", "metric", "baseline", "ablated", "Δ", "Δ %"], every),
+            "Only the sweep's metric has a goal; the others say higher or lower.",
+            _md_table(["ablation", "metric", "baseline", "ablated", "Δ % (means)", *paired], every),
         ]
     )
 

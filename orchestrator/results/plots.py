@@ -178,47 +178,70 @@ def plot_metric_vs_param(
     return _save(fig, path)
 
 
-def plot_ablation_deltas(
+def plot_ablation_forest(
     entries: list[dict[str, Any]], metric: str, goal: str, path: Path
 ) -> Path | None:
-    """Each ablation's change of the metric against the baseline, best at the top.
+    """A forest plot: one row per ablation (best at the top), its paired Δ against the
+    baseline with the 95% CI as a bar, each seed's paired Δ as a dot, a line at 0, and the
+    numbers printed at the right. When the effects span more than a factor of 20 the axis is
+    symmetric-log, so one large effect does not flatten the others.
 
-    `entries` (best first): name, delta, delta_std, seed_deltas (each complete seed's value
-    minus the baseline mean), note (e.g. "1/2 diverged"). Bars are mean ± std; dots are seeds.
+    `entries` (best first): name, delta, ci_low, ci_high, verdict, seed_deltas, note (e.g.
+    "1/2 diverged", in red).
     """
     if not entries:
         return None
     sign = 1 if goal == "minimize" else -1
-    fig = Figure(figsize=(8, 1.2 + 0.55 * len(entries)))
+    fig = Figure(figsize=(9, 1.4 + 0.6 * len(entries)))
     ax = fig.add_subplot()
     ys = list(range(len(entries)))
+    spans = []
     for y, entry in zip(ys, entries, strict=True):
-        delta = entry["delta"]
-        if _finite(delta):
-            better = sign * delta < 0
-            ax.barh(
-                y,
-                delta,
-                xerr=entry["delta_std"] if _finite(entry["delta_std"]) else 0,
-                color="#2ca02c" if better else "#d62728",
-                alpha=0.6,
-                capsize=4,
-            )
+        delta, low, high = entry["delta"], entry["ci_low"], entry["ci_high"]
         seeds = [d for d in entry["seed_deltas"] if _finite(d)]
-        ax.scatter(seeds, [y] * len(seeds), color="black", s=12, zorder=3)
+        ax.scatter(seeds, [y] * len(seeds), color="black", s=12, zorder=3, alpha=0.6)
+        spans += seeds
+        if not _finite(delta):
+            continue
+        color = "#7f7f7f"
+        if _finite(low) and _finite(high):
+            if low > 0 or high < 0:
+                color = "#2ca02c" if sign * delta < 0 else "#d62728"
+            ax.hlines(y, low, high, color=color, linewidth=3, zorder=2)
+            spans += [low, high]
+        ax.plot([delta], [y], marker="D", color=color, markersize=7, zorder=4)
+        spans.append(delta)
     ax.axvline(0, color="black", linewidth=1)
+    magnitudes = [abs(v) for v in spans if _finite(v) and v != 0]
+    magnitudes = [m for m in magnitudes if m > 1e-6 * max(magnitudes)]  # not rounding noise
+    symlog = bool(magnitudes) and max(magnitudes) / min(magnitudes) > 20
+    if symlog:
+        ax.set_xscale("symlog", linthresh=min(magnitudes))
     labels = [f"{e['name']}\n({e['note']})" if e["note"] else e["name"] for e in entries]
     ax.set_yticks(ys, labels)
     for label, entry in zip(ax.get_yticklabels(), entries, strict=True):
         if entry["note"]:  # diverged or failed seeds: a finding, in red
             label.set_color("#d62728")
             label.set_fontweight("bold")
+    numbers = blended_transform_factory(ax.transAxes, ax.transData)
+    for y, entry in zip(ys, entries, strict=True):
+        ax.text(1.02, y, _forest_numbers(entry), transform=numbers, va="center", fontsize=8)
     ax.invert_yaxis()
     direction = "lower" if goal == "minimize" else "higher"
-    ax.set_xlabel(f"Δ {metric} vs baseline (mean ± std over seeds; {direction} is better)")
-    ax.set_title(f"ablations: change of {metric} (bars), each seed (dots)")
+    scale = ", symmetric log scale" if symlog else ""
+    ax.set_xlabel(f"Δ {metric} vs baseline, paired by seed ({direction} is better{scale})")
+    ax.set_title(f"ablations: Δ {metric} and 95% CI (bars), each seed (dots)")
     ax.grid(alpha=0.3, axis="x")
     return _save(fig, path)
+
+
+def _forest_numbers(entry: dict[str, Any]) -> str:
+    """`+2.1 [0.83, 3.37]` and the verdict, printed beside a forest plot's row."""
+    delta, low, high = entry["delta"], entry["ci_low"], entry["ci_high"]
+    text = f"{delta:+.3g}" if _finite(delta) else "-"
+    if _finite(low) and _finite(high):
+        text += f" [{low:.3g}, {high:.3g}]"
+    return f"{text}\n{entry['verdict']}"
 
 
 def plot_importance(values: dict[str, float], title: str, path: Path) -> Path | None:

@@ -9,13 +9,17 @@ any time, also while the sweep still runs.
 
 The summary run: one per sweep, id `<sweep uid>-summary`, job_type `sweep-summary`, in the
 trials' project, group, mode and directory. It holds the results table (`results`), the best
-trial (summary `best/*`), one `ablation/<name>` table per ablation or the `importance` table.
+trial (summary `best/*`), one `ablation/<name>` table per ablation (each metric's means and
+deltas, and its paired comparison with the baseline: CI, p-value, effect, verdict; see
+`ablation_stats`) or the `importance` table. An ablation sweep's comparisons are also written
+to `runs/<sweep>/ablations.json`, next to results.json, for scripts.
 Making the report again continues the same run (`resume="allow"`): the tables are logged
 again and the latest wins, so W&B shows one summary run per sweep, always the latest.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +29,7 @@ from rich.console import Console
 from orchestrator import store
 from orchestrator.format import format_params
 from orchestrator.results import analysis, plots
+from orchestrator.results.ablation_stats import PairedComparison
 from orchestrator.results.analysis import AblationGroup, Findings, Importance
 from orchestrator.results.markdown import markdown
 from orchestrator.results.sweep import Sweep, load_sweep
@@ -37,6 +42,7 @@ from orchestrator.tracking.keys import wandb_key
 from orchestrator.tracking.logger import ExperimentLogger
 
 REPORT_DIR = "report"
+ABLATIONS_FILE = "ablations.json"
 
 
 @dataclass
@@ -63,13 +69,16 @@ def write_report(
     spec = load_spec(info.spec_copy, info.spec_overrides)
     metric, goal = info.metric_name, info.goal
     console = console or Console()
+    asked = spec.wandb.mode
+    spec, unreachable = spec.with_reachable_wandb(run_dir)  # (the controller said so already)
 
     found = Findings(spec, sweep)
     with summary_run(info, spec, run_dir) as logger:
         log_results(logger, records, metric)
         if spec.method == "ablation":
             found.groups = analysis.ablation_groups(spec, records, metric)
-            found.rows = log_ablations(logger, found.groups, metric)
+            found.comparisons = analysis.compare(found.groups, metric, goal)
+            found.rows = log_ablations(logger, found.groups, found.comparisons, metric)
         else:
             found.importance = analysis.param_importance(spec, records)
             log_importance(logger, found.importance)
@@ -77,7 +86,8 @@ def write_report(
 
     importance = found.importance
     if found.groups:
-        console.print(analysis.ablation_table(found.groups, found.rows, metric, goal))
+        console.print(analysis.ablation_table(found.groups, found.comparisons, metric, goal))
+        write_ablations(run_dir / ABLATIONS_FILE, found)
     elif importance and importance.values:
         console.print(analysis.importance_table(importance))
     elif importance:
@@ -88,8 +98,25 @@ def write_report(
     images = draw(found, out)
     path = out / "report.md"
     path.write_text(markdown(found, images, run_id))
-    console.print(f"report: {path}  summary run: {run_id} ({spec.wandb.mode})")
+    mode = f"offline: {asked} asked, the server cannot be reached" if unreachable else asked
+    console.print(f"report: {path}  summary run: {run_id} ({mode})")
     return Report(path, [p for p in images.values() if p], run_id, found.rows, importance)
+
+
+def try_write_report(run_dir: Path, sweep: Sweep | None = None) -> str | None:
+    """`write_report`, with a place it cannot write (a full disk, a folder it may not write)
+    as the one line to tell instead of a traceback; None when the report was written. The
+    trials' records are in the store (and results.json) before the report is begun, so they
+    stay whole, and `orchestrate report` makes the report again once there is room."""
+    try:
+        write_report(run_dir, sweep)
+    except OSError as error:
+        where = error.filename or Path(run_dir) / REPORT_DIR
+        return (
+            f"report not written: {where}: {error.strerror or error}; the trials' records "
+            f"are intact; once it can be written, `orchestrate report {run_dir}`"
+        )
+    return None
 
 
 # --- the summary run -----------------------------------------------------------------------
@@ -157,9 +184,13 @@ def log_results(logger: ExperimentLogger, records: list[TrialResult], metric: st
 
 
 def log_ablations(
-    logger: ExperimentLogger, groups: list[AblationGroup], metric: str
+    logger: ExperimentLogger,
+    groups: list[AblationGroup],
+    comparisons: dict[str, dict[str, PairedComparison]],
+    metric: str,
 ) -> dict[str, list[dict[str, Any]]]:
-    """One `log_hyperparameter_ablation` per ablation against the baseline; returns its rows."""
+    """One `log_hyperparameter_ablation` per ablation against the baseline, each metric's
+    paired comparison (`analysis.compare`) as more columns of its row; returns the rows."""
     baseline, ablations = groups[0], groups[1:]
     metrics = analysis.ablation_metrics(metric, groups)
     rows = {}
@@ -174,10 +205,38 @@ def log_ablations(
         rows[group.name] = logger.log_hyperparameter_ablation(
             group.name,
             {m: baseline.stats(m) for m in metrics},
-            {m: group.stats(m) for m in metrics},
+            {m: ablated(group, m, comparisons[group.name].get(m)) for m in metrics},
             config,
         )
     return rows
+
+
+def ablated(
+    group: AblationGroup, metric: str, comparison: PairedComparison | None
+) -> dict[str, Any]:
+    """An ablated metric as `log_hyperparameter_ablation` takes it: mean, std, and its paired
+    comparison's columns (none for `diverged`, which is a fraction, not a value per seed)."""
+    mean, std = group.stats(metric)
+    return {"mean": mean, "std": std, **(comparison.columns() if comparison else {})}
+
+
+def write_ablations(path: Path, found: Findings) -> None:
+    """`ablations.json`: per ablation its changes, seeds' status and every metric's row as the
+    summary run logged it (means, deltas, CI, p-value, effect, verdict)."""
+    info = found.sweep.info
+    ablations = [
+        {
+            "name": group.name,
+            "changes": group.changes,
+            "seeds": group.seeds,
+            "status": group.status(),
+            "metrics": found.rows.get(group.name, []),
+        }
+        for group in found.groups
+    ]
+    document = {"sweep": info.name, "metric": info.metric_name, "goal": info.goal}
+    text = json.dumps({**document, "ablations": ablations}, indent=2, default=str)
+    path.write_text(text + "\n")
 
 
 def log_importance(logger: ExperimentLogger, importance: Importance) -> None:
@@ -185,7 +244,7 @@ def log_importance(logger: ExperimentLogger, importance: Importance) -> None:
         logger.set_summary(importance_skipped=importance.skipped)
         return
     logger.log_table("importance", ["parameter", "importance"], importance.values.items())
-    logger.set_summary(importance=importance.values)
+    logger.set_summary(importance=importance.values, importance_warning=importance.warning)
 
 
 # --- plots ---------------------------------------------------------------------------------
@@ -224,7 +283,7 @@ def _jsonl_curve(run_dir: Path, run_id: str | None, key: str) -> tuple[list, lis
 def draw(found: Findings, out: Path) -> dict[str, Path | None]:
     """Every figure of the report, by title; None where there was nothing to draw."""
     spec, info, records = found.spec, found.sweep.info, found.sweep.trials
-    groups, rows, importance = found.groups, found.rows, found.importance
+    groups, importance = found.groups, found.importance
     metric, goal, name = info.metric_name, info.goal, info.name
     images: dict[str, Path | None] = {}
     curves = trial_curves(info, records, metric)
@@ -239,12 +298,13 @@ def draw(found: Findings, out: Path) -> dict[str, Path | None]:
             points, param, metric, log_x, out / f"{metric}_vs_{_file_name(param)}.png"
         )
     if groups:
-        entries = ablation_plot_entries(groups, rows, metric, goal)
-        images["ablation deltas"] = plots.plot_ablation_deltas(
-            entries, metric, goal, out / "ablation_deltas.png"
+        entries = ablation_plot_entries(found, metric, goal)
+        images["ablation forest plot"] = plots.plot_ablation_forest(
+            entries, metric, goal, out / "ablation_forest.png"
         )
     if importance and importance.values:
         title = f"{name}: parameter importance ({importance.evaluator})"
+        title += f"\nwarning: {importance.warning}" if importance.warning else ""
         images["parameter importance"] = plots.plot_importance(
             importance.values, title, out / "importance.png"
         )
@@ -262,22 +322,24 @@ def _file_name(text: str) -> str:
     return "".join(c if c.isalnum() or c in "._-" else "_" for c in text)
 
 
-def ablation_plot_entries(
-    groups: list[AblationGroup], rows: dict[str, list[dict[str, Any]]], metric: str, goal: str
-) -> list[dict[str, Any]]:
-    """The ablations best first, with their delta, its std, each seed's delta and a note."""
-    base_mean = groups[0].stats(metric)[0]
+def ablation_plot_entries(found: Findings, metric: str, goal: str) -> list[dict[str, Any]]:
+    """The ablations best first, for the forest plot: the paired Δ, its CI and verdict, each
+    seed's paired Δ, and a note of the seeds that diverged or failed."""
+    baseline = found.groups[0].by_seed.get(metric, {})
     entries = []
-    for group in analysis.ranked(groups[1:], metric, goal):
-        row = next(r for r in rows[group.name] if r["metric"] == metric)
+    for group in analysis.ranked(found.groups[1:], metric, goal):
+        comparison = found.comparisons[group.name][metric]
         missing = [(group.diverged, "diverged"), (group.failed, "failed")]
         note = ", ".join(f"{n}/{len(group.seeds)} {word}" for n, word in missing if n)
+        ablated = group.by_seed.get(metric, {})
         entries.append(
             {
                 "name": group.name,
-                "delta": row["abs_delta"],
-                "delta_std": row["delta_std"],
-                "seed_deltas": [v - base_mean for v in group.values.get(metric, [])],
+                "delta": comparison.mean_diff,
+                "ci_low": comparison.ci_low,
+                "ci_high": comparison.ci_high,
+                "verdict": comparison.verdict,
+                "seed_deltas": [v - baseline[s] for s, v in ablated.items() if s in baseline],
                 "note": note,
             }
         )

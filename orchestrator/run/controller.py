@@ -33,6 +33,7 @@ from orchestrator.run.endings import Ending
 from orchestrator.run.worker import run_trial
 from orchestrator.spec.model import SweepSpec
 from orchestrator.store import attrs, owners
+from orchestrator.tracking.redact import redact_text, secret_values
 
 SYSTEM_FAILURES = (
     ray.exceptions.WorkerCrashedError,
@@ -120,6 +121,9 @@ class Controller:
     def run(self) -> SweepOutcome:
         """Run the sweep; return when every trial has ended or the user stopped it."""
         self.spec.trial_program.check_ready(self.spec.path, Path(self.spec_dir))
+        self.spec, wandb_note = self.spec.with_reachable_wandb(self.run_dir)
+        if wandb_note:
+            print(wandb_note, flush=True)
         lock = sweep_setup.acquire_lock(self.run_dir)
         started_ray = sweep_setup.start_ray(self.address, self.num_cpus, self.num_gpus)
         in_main_thread = threading.current_thread() is threading.main_thread()
@@ -372,16 +376,17 @@ class Controller:
         active.view.reason = ending.reason
         active.view.ended = time.time()
         self.display.update(active.view, "finished")
-        self._halt_on_one_failure(ending)
+        self._halt_on_one_failure(ending, active.view.params)
 
-    def _halt_on_one_failure(self, ending: Ending) -> None:
+    def _halt_on_one_failure(self, ending: Ending, params: dict[str, Any]) -> None:
         """When this run's first HALT_AFTER trials all fail for one reason that is not the
         configuration's (an import error, a missing metric; not a divergence), stop
         dispatching: the rest would fail the same way. They stay queued for a rerun."""
         if len(self.first_failures) >= HALT_AFTER or ending.state is None:
             return
         failed = ending.state == TrialState.FAIL and ending.reason != "diverged"
-        self.first_failures.append(ending.reason if failed else None)
+        reason = redact_text(ending.reason or "", secret_values(params))  # said on the console
+        self.first_failures.append(reason if failed else None)
         reasons = set(self.first_failures)
         alike = len(self.first_failures) == HALT_AFTER and len(reasons) == 1
         if alike and None not in reasons and self._more_to_ask():

@@ -1,4 +1,5 @@
-"""What a person watching a sweep sees: a live rich table on a terminal, plain lines otherwise."""
+"""What a person watching a sweep sees: a live rich table on a terminal, plain lines otherwise;
+secrets redacted (a parameter named like one, and its value in a failure reason)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from orchestrator.format import STATE_STYLES, format_params, format_seconds, format_value
+from orchestrator.tracking.redact import redact_text, sanitize, secret_values
 
 MAX_ROWS = 24
 DONE_STATES = ("complete", "pruned", "fail")  # an interrupted trial is not done: it resumes
@@ -42,6 +44,12 @@ class TrialView:
         if self.state == "queued":
             return 0.0
         return (self.ended or time.time()) - self.started
+
+    def shown(self) -> tuple[str, str | None]:
+        """Its params and failure reason as a person may see them: secrets redacted."""
+        secrets = secret_values(self.params)
+        reason = redact_text(self.reason, secrets) if self.reason else None
+        return format_params(sanitize(self.params, secrets)), reason
 
 
 class Display(Protocol):
@@ -75,15 +83,15 @@ class PlainDisplay:
             return
         if counts_as_done(view, event):
             self.done += 1
-        line = f"[{self.done}/{self.total or '?'}] trial {view.number} {view.state}"
-        line += f" {format_params(view.params)}"
+        params, reason = view.shown()
+        line = f"[{self.done}/{self.total or '?'}] trial {view.number} {view.state} {params}"
         if view.node:
             line += f" node={view.node}"
         if event == "finished":
             line += f" best={format_value(view.best)} step={format_value(view.step)}"
             line += f" elapsed={format_seconds(view.elapsed())}"
-        if view.reason:
-            line += f" reason={view.reason}"
+        if reason:
+            line += f" reason={reason}"
         print(line, file=self.stream, flush=True)
 
     def stop(self) -> None:
@@ -131,10 +139,11 @@ class LiveDisplay:
         )
         for view in (running + finished)[:MAX_ROWS]:
             style = STATE_STYLES.get(view.state, "")
-            state = f"{view.state} ({view.reason[:24]})" if view.reason else view.state
+            params, reason = view.shown()
+            state = f"{view.state} ({reason[:24]})" if reason else view.state
             table.add_row(
                 str(view.number),
-                format_params(view.params),
+                params,
                 f"[{style}]{state}[/]" if style else state,
                 format_value(view.step),
                 format_value(view.latest),

@@ -1,4 +1,5 @@
-"""How a trial's wandb run is named, grouped and tagged, so that a sweep reads as one."""
+"""How a trial's wandb run is named, grouped and tagged, so that a sweep reads as one; a
+secret parameter (`hf_token`) shows `<redacted>` in its name, tags and config."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import Any
 
 from orchestrator.plan.expand import PlannedTrial
 from orchestrator.spec.model import SweepSpec
+from orchestrator.tracking.redact import sanitize, secret_values
 from orchestrator.tracking.run_options import RunOptions
 
 
@@ -21,6 +23,7 @@ def run_options(
     """The trial's wandb run: named `<sweep>-<number>-<short params>`, grouped by sweep,
     tagged with the sweep, method and ablation or `param=value`, its config the sweep's
     metadata and the trial's params."""
+    params = sanitize(params, secret_values(params))
     ablation = planned.ablation if planned else None
     seed = planned.seed if planned else spec.seeds[0]
     constant = {k for k, p in spec.parameters.items() if p.is_constant}

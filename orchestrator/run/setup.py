@@ -28,9 +28,16 @@ from orchestrator.spec.model import SweepSpec
 
 def acquire_lock(run_dir: Path) -> TextIO:
     """Take the sweep directory's controller lock (an flock: released when the process dies,
-    however it dies); another live controller there is a clear error."""
-    run_dir.mkdir(parents=True, exist_ok=True)
-    handle = open(run_dir / "controller.lock", "a+")  # noqa: SIM115 (held while the sweep runs)
+    however it dies); another live controller there, or a place that cannot hold the sweep
+    (`--runs` a file, a folder we may not write), is a clear error before anything runs."""
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        handle = open(run_dir / store.LOCK_FILE, "a+")  # noqa: SIM115 (held while it runs)
+    except OSError as error:
+        raise UserError(
+            f"{error.filename or run_dir}: cannot write the sweep's folder here "
+            f"({error.strerror or error}); give --runs a folder you can write to"
+        ) from None
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:

@@ -5,6 +5,7 @@
   {"event": "metrics", "reports": [metrics dict, ...]}   (as the program reports them)
   {"event": "finished", "result": {...}}                  (the program's return value)
 An exception in the program propagates: the controller records it with its traceback.
+The program gets its arguments with each `${envvar:NAME}` resolved here (`TrialRequest.resolved`).
 How the program runs (in a thread of the task, or as a subprocess) is its own
 (`Program.run`), and so is how it is stopped.
 """
@@ -25,7 +26,7 @@ def run_trial(request: TrialRequest) -> Iterator[dict[str, Any]]:
     yield started_event()
     saved_env = _apply_env({key: None for key in AGENT_ENV} | request.env)
     try:
-        yield from request.program.run(request)
+        yield from request.program.run(request.resolved(os.environ))
     finally:
         _restore_env(saved_env)
 

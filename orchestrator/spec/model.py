@@ -44,6 +44,8 @@ from orchestrator.spec.parameter import (
     raise_problems,
     show,
 )
+from orchestrator.tracking.info import server_unreachable
+from orchestrator.tracking.redact import ENVVAR_MACRO
 
 # Optuna samplers by spec name, and the packages each needs beyond optuna.
 SAMPLERS = {
@@ -263,7 +265,7 @@ class SweepSpec(StrictModel):
     @classmethod
     def _command(cls, command: list[str] | None) -> list[str] | None:
         for arg in command or []:
-            envvar = re.fullmatch(r"\$\{envvar:[A-Za-z_][A-Za-z0-9_]*\}", arg)
+            envvar = ENVVAR_MACRO.fullmatch(arg)
             if arg.startswith("${") and arg not in COMMAND_MACROS and not envvar:
                 raise ValueError(f"unknown macro {arg}{did_you_mean(arg, COMMAND_MACROS)}")
         return command
@@ -312,6 +314,20 @@ class SweepSpec(StrictModel):
         }
         self.wandb = self.wandb.model_copy(update=filled)
         return self
+
+    def with_reachable_wandb(self, run_dir: Path) -> tuple[SweepSpec, str | None]:
+        """This spec, logging offline when it asks for online and the W&B server cannot be
+        reached from here (checked once per process: else every run's `wandb.init` waits
+        about 90 s before it gives up); with the one line that says so, else None."""
+        reason = server_unreachable() if self.wandb.mode == "online" else None
+        if reason is None:
+            return self, None
+        offline = self.wandb.model_copy(update={"mode": "offline"})
+        note = (
+            f"wandb: {reason}; this sweep logs offline under {run_dir}/wandb; once the server "
+            f"can be reached: wandb sync {run_dir}/wandb/offline-run-*"
+        )
+        return self.model_copy(update={"wandb": offline}), note
 
 
 def _grid_problems(parameters: dict[str, Parameter]) -> list[tuple[tuple[Any, ...], str]]:

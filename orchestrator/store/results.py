@@ -4,6 +4,11 @@
 trial through this record, so they tell the same story: its state (`complete`, `fail`,
 `pruned`, `running`, or `interrupted` while a stopped trial waits to be resumed), its
 params, its final and best values, why it failed, where its wandb run and checkpoints are.
+
+It is what a person reads or shares, so secrets are redacted here, once for every output: a
+parameter named like a secret (`hf_token`, `api_key`) shows `<redacted>`, and its value, or
+a secret environment variable's, is cut out of the failure reason and traceback (see
+`tracking.redact`). The store keeps the values: a resumed trial needs them.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from orchestrator.store import attrs
 from orchestrator.store.json_record import JsonRecord
+from orchestrator.tracking.redact import redact_text, sanitize, secret_values
 
 STATE_ORDER = {"complete": 0, "running": 1, "queued": 2, "interrupted": 3, "pruned": 4, "fail": 5}
 
@@ -46,7 +52,9 @@ class TrialResult(JsonRecord):
 
     @classmethod
     def from_trial(cls, trial: FrozenTrial, goal: str = "minimize") -> TrialResult:
+        """The trial as the store has it, secrets redacted (module docstring)."""
         stored = trial.user_attrs
+        secrets = secret_values(trial.params)
         inter = {s: v for s, v in trial.intermediate_values.items() if not math.isnan(v)}
         pick = min if goal == "minimize" else max
         best = pick(inter.values()) if inter else None
@@ -61,12 +69,12 @@ class TrialResult(JsonRecord):
         return cls(
             trial=trial.number,
             state=state,
-            params=dict(trial.params),
+            params=sanitize(dict(trial.params), secrets),
             value=trial.value,
             best=best,
             last_step=max(inter) if inter else None,
-            reason=stored.get(attrs.FAILURE_REASON),
-            final_metrics=dict(stored.get(attrs.FINAL_METRICS) or {}),
+            reason=_redacted(stored.get(attrs.FAILURE_REASON), secrets),
+            final_metrics=sanitize(stored.get(attrs.FINAL_METRICS) or {}, secrets),
             wandb_run=stored.get(attrs.WANDB_RUN_PATH) or stored.get(attrs.WANDB_RUN_ID),
             wandb_dir=stored.get(attrs.WANDB_DIR),
             checkpoint_dir=stored.get(attrs.CHECKPOINT_DIR),
@@ -76,8 +84,12 @@ class TrialResult(JsonRecord):
             started_at=started,
             ended_at=ended,
             elapsed_s=round(ended - started, 3) if started and ended else None,
-            traceback=stored.get(attrs.TRACEBACK),
+            traceback=_redacted(stored.get(attrs.TRACEBACK), secrets),
         )
+
+
+def _redacted(text: str | None, secrets: list[str]) -> str | None:
+    return None if text is None else redact_text(text, secrets)
 
 
 def trial_results(study: optuna.Study, goal: str = "minimize") -> list[TrialResult]:

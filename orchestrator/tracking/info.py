@@ -7,6 +7,7 @@ model, system and ablation figures that ExperimentLogger records (`log_model_inf
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import platform
@@ -14,12 +15,15 @@ import re
 import secrets
 import string
 import sys
+import urllib.error
+import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
 MODES = ("online", "offline", "disabled")
+PROBE_SECONDS = 5.0  # how long the W&B server may take to answer before we log offline
 
 
 def api_key_configured() -> bool:
@@ -47,6 +51,22 @@ def resolve_mode(mode: str | None = None) -> str:
     if chosen not in MODES:
         raise ValueError(f"wandb mode {chosen!r} is not one of {', '.join(MODES)}")
     return chosen
+
+
+@functools.cache
+def server_unreachable(timeout: float = PROBE_SECONDS) -> str | None:
+    """Why the W&B server (`WANDB_BASE_URL`, default api.wandb.ai) gives no answer from
+    here within `timeout` seconds, or None when it answers (with any HTTP status). Asked
+    once per process: a compute node without internet is the case (wandb#8183)."""
+    url = os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai")
+    try:
+        urllib.request.urlopen(url, timeout=timeout).close()
+    except urllib.error.HTTPError:
+        return None  # it answered
+    except (OSError, ValueError) as error:
+        why = getattr(error, "reason", None) or error
+        return f"{url} cannot be reached ({why})"
+    return None
 
 
 def new_run_id() -> str:
@@ -91,7 +111,9 @@ def ablation_rows(
     """Baseline against ablated, one row per metric: means, stds, absolute and relative deltas.
 
     Each metric is a number, a `(mean, std)` pair or a dict with `mean` and `std` (across
-    seeds). The relative delta is None where the baseline mean is 0.
+    seeds). The relative delta is None where the baseline mean is 0. An ablated metric's dict
+    may hold more (a paired comparison's CI, p-value, verdict): each such key is a column of
+    every row, None in the rows of metrics that lack it (a table's rows share its columns).
     """
     missing = sorted(set(baseline_metrics) ^ set(ablated_metrics))
     if missing:
@@ -114,6 +136,10 @@ def ablation_rows(
                 "rel_delta": delta / abs(base_mean) if base_mean else None,
             }
         )
+    given = {m: v if isinstance(v, Mapping) else {} for m, v in ablated_metrics.items()}
+    columns = dict.fromkeys(k for v in given.values() for k in v if k not in ("mean", "std"))
+    for row in rows:
+        row.update({column: given[row["metric"]].get(column) for column in columns})
     return rows
 
 
@@ -133,4 +159,6 @@ def ablation_summary(name: str, config: Any, rows: list[dict[str, Any]]) -> dict
     for r in rows:
         summary[f"ablation/{name}/{r['metric']}/abs_delta"] = r["abs_delta"]
         summary[f"ablation/{name}/{r['metric']}/rel_delta"] = r["rel_delta"]
+        if r.get("verdict") is not None:
+            summary[f"ablation/{name}/{r['metric']}/verdict"] = r["verdict"]
     return summary

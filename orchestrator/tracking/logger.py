@@ -72,6 +72,8 @@ class ExperimentLogger:
         run_id: str | None = None,
         resume: str | None = None,
         entity: str | None = None,
+        secrets: Iterable[str] = (),  # more values to redact, besides `secret_env_values()`
+        console: str | None = None,  # wandb's console capture; "off" where the caller keeps it
     ):
         self.project_name = project_name
         self.experiment_name = experiment_name
@@ -79,7 +81,7 @@ class ExperimentLogger:
         self.dir = Path(dir or os.environ.get("WANDB_DIR") or ".")
         self.run_id = run_id or new_run_id()
         self.jsonl_path = self.dir / "logs" / f"{self.run_id}.jsonl"
-        self._secrets = secret_env_values()
+        self._secrets = [*secret_env_values(), *secrets]
         self.config = sanitize(config or {}, self._secrets)
         self.tags = [tag[:64] for tag in (tags or []) if tag]
         self.run: Any = None  # the wandb Run; None when disabled or after wandb failed
@@ -92,7 +94,6 @@ class ExperimentLogger:
         self._clock_shift = 0.0  # added to the logger's clock: training seconds before it started
         self._earlier: list[dict[str, Any]] | None = None  # resuming: the JSONL's earlier rows
         self._lost: list[dict[str, Any]] = []  # those the earlier wandb files do not hold
-
         self.jsonl_path.parent.mkdir(parents=True, exist_ok=True)
         if resume:
             self._take_up_earlier_attempts()
@@ -111,9 +112,9 @@ class ExperimentLogger:
         )
         self._record("init", None, {**init_args, "mode": self.mode, "dir": str(self.dir)})
         if self.mode != "disabled":
-            self._init_wandb(init_args)
+            self._init_wandb(init_args, console)
 
-    def _init_wandb(self, init_args: dict[str, Any]) -> None:
+    def _init_wandb(self, init_args: dict[str, Any], console: str | None) -> None:
         token = os.environ.get("WANDB_SERVICE", "")  # "<version>-<pid>-...": whose wandb-core
         if token and token.split("-")[1:2] != [str(os.getpid())]:
             # Another process's, inherited (a Ray worker starts with the driver's environment).
@@ -121,9 +122,9 @@ class ExperimentLogger:
             # would stay open there): wandb starts one of our own.
             del os.environ["WANDB_SERVICE"]
         try:
-            self.run = wandb.init(
-                mode=self.mode, dir=str(self.dir), reinit="create_new", **init_args
-            )
+            settings = wandb.Settings(console=console) if console else None
+            where = {"mode": self.mode, "dir": str(self.dir), "settings": settings}
+            self.run = wandb.init(reinit="create_new", **where, **init_args)
             define_metrics(self.run)
         except Exception as error:  # wandb's failures must never stop training
             self._drop_wandb(error, "init")
@@ -366,9 +367,9 @@ class ExperimentLogger:
     ) -> list[dict[str, Any]]:
         """Baseline against ablated, per metric: means, stds, absolute and relative deltas.
 
-        Each metric is a number, a `(mean, std)` pair or a dict with `mean` and `std` (across
-        seeds). Logs the table `ablation/<name>`, the deltas to the summary, and returns the
-        rows. The relative delta is None where the baseline mean is 0.
+        Each metric is a number, a `(mean, std)` pair or a dict with `mean`, `std` (across
+        seeds) and any more columns (`ablation_rows`). Logs the table `ablation/<name>`, the
+        deltas to the summary, and returns the rows (relative delta None at a 0 baseline).
         """
         rows = ablation_rows(ablation_name, baseline_metrics, ablated_metrics)
         record = {"ablation": ablation_name, "config": ablation_config or {}, "rows": rows}
@@ -396,6 +397,10 @@ class ExperimentLogger:
         if self.run is not None:
             self._wandb("config", self.run.config.update, {key: info}, allow_val_change=True)
         return info
+
+    def save_file(self, path: Path) -> None:
+        """Add a file (e.g. the trial's own `output.log`) to the run's files, as it is now."""
+        self._wandb("save", lambda: self.run.save(str(path), str(path.parent), "now", glob=False))
 
     def set_summary(self, **values: Any) -> None:
         """Set run summary values (final and best metrics, the trial's final state)."""

@@ -1,8 +1,14 @@
-"""Keep secrets out of everything the orchestrator writes: configs, logs, wandb runs, results.
+"""Keep secrets out of everything the orchestrator writes: configs, logs, wandb runs, results,
+a trial's captured output; and `${envvar:NAME}`, the way to pass a secret without writing it.
 
-A secret is a value under a key whose last word is key, token, secret or password
-(`WANDB_API_KEY`, `hf_token`, `dbPassword`), or any string that contains the value of an
-environment variable whose name contains KEY, TOKEN, SECRET or PASSWORD.
+A secret is a value under a key named like one (`is_secret_name`: `WANDB_API_KEY`,
+`hf_token`, `dbPassword`, `db_password_hash`), or any string that contains the value of an
+environment variable whose name contains KEY, TOKEN, SECRET or PASSWORD. Free text (output,
+failure reasons) has each known secret value (6+ characters) replaced by `<redacted>`.
+
+`${envvar:NAME}` in a parameter's value (or a command) stands for the variable NAME as set on
+the worker: the spec, the store and every output keep the literal text, and only the program
+gets the value, read when the trial starts.
 """
 
 from __future__ import annotations
@@ -11,19 +17,28 @@ import dataclasses
 import os
 import re
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, AnyStr
 
 REDACTED = "<redacted>"
 SECRET_WORDS = ("KEY", "TOKEN", "SECRET", "PASSWORD")
+SECRET_ANYWHERE = ("SECRET", "PASSWORD", "PASSWD")  # a secret wherever they are in the name
+MIN_SECRET_LENGTH = 6  # shorter values are not searched for in free text: too many false hits
+ENVVAR_MACRO = re.compile(r"\$\{envvar:([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+class EnvvarNotSet(RuntimeError):
+    """A `${envvar:NAME}` names a variable that is not set where the trial runs."""
 
 
 def is_secret_name(name: str) -> bool:
-    """Whether a key names a secret: its last word is key, token, secret or password.
+    """Whether a key names a secret: its last word is key, token, secret or password, or any
+    word is secret, password or passwd.
 
-    `hf_token`, `WANDB_API_KEY`, `dbPassword` are secrets; `max_tokens`, `key_dim` are not.
+    `hf_token`, `WANDB_API_KEY`, `dbPassword`, `db_password_hash` are secrets; `max_tokens`,
+    `key_dim`, `tokenizer`, `secretary_id` are not.
     """
-    words = re.findall(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])", name)
-    return bool(words) and words[-1].upper() in SECRET_WORDS
+    words = [word.upper() for word in re.findall(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])", name)]
+    return bool(words) and (words[-1] in SECRET_WORDS or any(w in SECRET_ANYWHERE for w in words))
 
 
 def secret_env_values() -> list[str]:
@@ -31,8 +46,61 @@ def secret_env_values() -> list[str]:
     return [
         value
         for name, value in os.environ.items()
-        if len(value) >= 6 and any(word in name.upper() for word in SECRET_WORDS)
+        if len(value) >= MIN_SECRET_LENGTH and any(word in name.upper() for word in SECRET_WORDS)
     ]
+
+
+def secret_values(params: Mapping[str, Any] | None = None, extra: Iterable[str] = ()) -> list[str]:
+    """The strings to keep out of free text: the values of `params` under secret names (at any
+    depth), `extra`, and `secret_env_values()`; longest first, so that a secret that contains
+    another is replaced whole."""
+    found = [*_named_values(params or {}), *extra, *secret_env_values()]
+    kept = {value for value in found if len(value) >= MIN_SECRET_LENGTH}
+    return sorted(kept, key=len, reverse=True)
+
+
+def _named_values(params: Mapping[str, Any], secret: bool = False) -> list[str]:
+    values = []
+    for key, value in params.items():
+        named = secret or is_secret_name(str(key))
+        if isinstance(value, Mapping):
+            values += _named_values(value, named)
+        elif named and value is not None:
+            values.append(str(value))
+    return values
+
+
+def redact_text(text: AnyStr, secrets: Iterable[AnyStr]) -> AnyStr:
+    """`text` (str, or bytes with bytes secrets) with every secret in it replaced by
+    `<redacted>`."""
+    mask: Any = REDACTED if isinstance(text, str) else REDACTED.encode()
+    for secret in secrets:
+        if secret in text:
+            text = text.replace(secret, mask)
+    return text
+
+
+def expand_envvars(value: Any, environ: Mapping[str, str]) -> tuple[Any, list[str]]:
+    """`value` (a string, or dicts and lists of them) with every `${envvar:NAME}` replaced by
+    NAME's value in `environ`, and the values put in; EnvvarNotSet names an unset one."""
+    used: list[str] = []
+
+    def expand(item: Any) -> Any:
+        if isinstance(item, str):
+            return ENVVAR_MACRO.sub(lambda match: look_up(match.group(1)), item)
+        if isinstance(item, Mapping):
+            return {key: expand(v) for key, v in item.items()}
+        if isinstance(item, list | tuple):
+            return [expand(v) for v in item]
+        return item
+
+    def look_up(name: str) -> str:
+        if name not in environ:
+            raise EnvvarNotSet(f"${{envvar:{name}}}: {name} is not set on this worker")
+        used.append(environ[name])
+        return environ[name]
+
+    return expand(value), used
 
 
 def sanitize(value: Any, secret_values: Iterable[str] = ()) -> Any:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from conftest import trials_of, write_spec
+from scipy import stats as scipy_stats
 
 from orchestrator import cli, store
 from orchestrator.results import report
@@ -27,7 +28,7 @@ ABLATION = """
     seeds: 2
     baseline: {x: 1.0, steps: 3}
     ablations:
-      bigger_x: {x: 3.0}
+      bigger_x: {x: 3.0, seed_effect: 0.3}
       unstable: {x: 0.5, diverge_seed: 1}
 """
 
@@ -45,15 +46,18 @@ RANDOM = """
 
 
 def expected_ablation_stats(run_dir: Path) -> dict[str, dict]:
-    """Per plan point, from the store: complete values of loss and accuracy, diverged count."""
+    """Per plan point, from the store: complete values of loss (also by seed) and accuracy,
+    diverged count."""
     groups: dict[str, dict] = {}
     for trial in trials_of(run_dir):
         group = groups.setdefault(
-            trial.params["ablation"], {"loss": [], "accuracy": [], "diverged": 0, "seeds": 0}
+            trial.params["ablation"],
+            {"loss": [], "by_seed": {}, "accuracy": [], "diverged": 0, "seeds": 0},
         )
         group["seeds"] += 1
         if trial.state.name == "COMPLETE":
             group["loss"].append(trial.value)
+            group["by_seed"][trial.params["seed"]] = trial.value
             group["accuracy"].append(trial.user_attrs["final_metrics"]["accuracy"])
         elif trial.user_attrs.get("failure_reason") == "diverged":
             group["diverged"] += 1
@@ -108,6 +112,28 @@ def test_ablation_sweep_ends_with_summary_run_tables_and_report(
         diverged = stats[name]["diverged"] / stats[name]["seeds"]
         assert rows["diverged"]["ablated_mean"] == pytest.approx(diverged)
 
+    # Paired by seed against the baseline: bigger_x is worse on every seed (by 2.0 and 2.2),
+    # its t interval computed here with scipy; unstable's seed 1 diverged: one pair only.
+    base_by_seed = stats["baseline"]["by_seed"]
+    diffs = [v - base_by_seed[s] for s, v in stats["bigger_x"]["by_seed"].items()]
+    expected_test = scipy_stats.ttest_1samp(diffs, 0)
+    low, high = expected_test.confidence_interval(0.95)
+    paired = {row["metric"]: row for row in run.table("ablation/bigger_x")}["loss"]
+    assert (paired["n_pairs"], paired["excluded"], paired["verdict"]) == (2, 0, "worse")
+    assert paired["mean_diff"] == pytest.approx(statistics.fmean(diffs))
+    assert (paired["ci_low"], paired["ci_high"]) == pytest.approx((low, high))
+    assert paired["p_value"] == pytest.approx(expected_test.pvalue)
+    assert paired["ci_low"] > 0
+    unstable = {row["metric"]: row for row in run.table("ablation/unstable")}["loss"]
+    assert (unstable["n_pairs"], unstable["excluded"]) == (1, 1)
+    assert unstable["verdict"] == "needs 2+ seeds" and unstable["ci_low"] is None
+    assert run.summary["ablation/bigger_x/loss/verdict"] == "worse"
+    written = json.loads((run_dir / "ablations.json").read_text())
+    by_name = {a["name"]: a for a in written["ablations"]}
+    loss_row = next(r for r in by_name["bigger_x"]["metrics"] if r["metric"] == "loss")
+    assert loss_row["verdict"] == "worse" and loss_row["ci_low"] == paired["ci_low"]
+    ci = f"[{low:.4g}, {high:.4g}]"
+
     # The terminal table, best to worst: complete seeds first, then by mean loss.
     table = out[out.index("ablations: loss") :]
     lines = [line for line in table.splitlines() if "│" in line]
@@ -121,16 +147,21 @@ def test_ablation_sweep_ends_with_summary_run_tables_and_report(
     )
     assert order == expected == ["baseline", "bigger_x", "unstable"]
     assert "1 diverged" in next(line for line in lines if " unstable " in line)
+    bigger = next(line for line in lines if " bigger_x " in line)
+    assert ci in bigger and "worse" in bigger
+    assert "needs 2+ seeds" in next(line for line in lines if " unstable " in line)
 
     # The plots and report.md, which embeds every one of them.
     report_dir = run_dir / "report"
     pngs = sorted(p.name for p in report_dir.glob("*.png"))
-    assert pngs == ["ablation_deltas.png", "curves_seconds.png", "curves_step.png"]
+    assert pngs == ["ablation_forest.png", "curves_seconds.png", "curves_step.png"]
     text = (report_dir / "report.md").read_text()
     for name in pngs:
         assert f"]({name})" in text
         assert (report_dir / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "| unstable | diverged |" in text
+    bigger_md = next(line for line in text.splitlines() if line.startswith("| 2 | bigger_x |"))
+    assert ci in bigger_md and "| worse |" in bigger_md
 
     # `orchestrate report` again continues the same summary run: no second summary run.
     assert cli.main(["report", str(run_dir)]) == 0

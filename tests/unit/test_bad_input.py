@@ -131,3 +131,16 @@ def test_one_line_sums_up_why_trials_failed():
     ]
     assert failure_line(trials) == "3 of 4 trials failed: diverged (2); ValueError: bad (1)"
     assert failure_line(trials[:1]) is None
+
+
+def test_ten_thousand_mistakes_show_the_first_fifty_and_a_count(tmp_path, capsys):
+    lines = ["name: many", "method: grid", "parameters:", "  optimizer.lr: {values: [0.1]}"]
+    lines += [f"bad_key_{i}: 1" for i in range(10_000)]
+    path = tmp_path / "many.yaml"
+    path.write_text("\n".join(lines) + "\n")
+    assert cli.main(["plan", str(path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == cli.MAX_ERROR_LINES + 1
+    assert err[0] == f"{path}:5: bad_key_0: unknown key"
+    shown, more = cli.MAX_ERROR_LINES, int(err[-1].split()[2])
+    assert err[-1] == f"... and {more} more" and shown + more >= 10_000
