@@ -134,8 +134,15 @@ class Controller:
                 self.spec, self.run_dir, self.plan, self.overrides, self._total()
             )
             self.factory = TrialFactory(
-                self.spec, self.plan, self.run_dir, self.uid, self.spec_dir, self.python_path
+                self.spec,
+                self.plan,
+                self.run_dir,
+                self.uid,
+                self.spec_dir,
+                self.python_path,
+                store.first_copies(self.study),
             )
+            self.waiting = store.count_waiting(self.study)  # kept as we take them
             self._check_capacity()
             done = sum(  # the sweep's own: an attached study's other trials do not count
                 1
@@ -191,6 +198,7 @@ class Controller:
                 if orphans:
                     self._dispatch(optuna.trial.Trial(self.study, orphans.pop(0)), True)
                 elif self._more_to_ask():
+                    self.waiting -= 1
                     self._dispatch(self.study.ask(self.distributions or None), False)
                 else:
                     break
@@ -211,8 +219,9 @@ class Controller:
                 return
 
     def _more_to_ask(self) -> bool:
-        if self.plan:
-            return store.has_waiting(self.study)
+        if self.plan:  # counted down as we take them; read again when it reaches 0
+            self.waiting = self.waiting if self.waiting > 0 else store.count_waiting(self.study)
+            return self.waiting > 0
         if self.spec.run_cap is None:
             return True
         ours = [  # trials of orchestrate controllers: a plain Optuna study's own do not count

@@ -45,6 +45,7 @@ class TrialFactory:
     uid: str  # makes wandb run ids unique
     spec_dir: str  # a script runs here; a function's module is found here
     python_path: list[str]
+    first_copies: dict[int, tuple[int, int]]  # plan index -> its first trial (`earlier_twin`)
 
     def point(
         self, study: optuna.Study, trial: optuna.Trial, stored: dict[str, Any], adopted: bool
@@ -53,9 +54,9 @@ class TrialFactory:
         trial's user attributes as read once at its dispatch."""
         index = stored.get(attrs.PLAN_INDEX)
         if index is not None and not adopted:
-            twin = earlier_twin(study, trial)
+            twin = earlier_twin(self.first_copies, trial)
             if twin is not None:  # two controllers enqueued the plan at once: the first runs
-                return f"duplicate of trial {twin.number}"
+                return f"duplicate of trial {twin}"
         if index is not None:
             planned = self.plan[index]
             return Point(planned.params, planned.overrides, planned)

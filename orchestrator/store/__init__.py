@@ -37,10 +37,11 @@ from orchestrator.store.sweep_file import (
 )
 from orchestrator.store.trials import (
     attach_problem,
+    count_waiting,
     distributions_for_plan,
     earlier_twin,
     enqueue_plan,
-    has_waiting,
+    first_copies,
     plan_conflict,
     storable,
 )
@@ -57,9 +58,10 @@ __all__ = [
     "best_first",
     "count_states",
     "distributions_for_plan",
+    "count_waiting",
     "earlier_twin",
+    "first_copies",
     "enqueue_plan",
-    "has_waiting",
     "journal_path",
     "load_study",
     "open_storage",

@@ -14,7 +14,7 @@ from optuna.distributions import (
     FloatDistribution,
     IntDistribution,
 )
-from optuna.trial import FrozenTrial, TrialState
+from optuna.trial import TrialState
 
 from orchestrator.store.attrs import PLAN_INDEX
 
@@ -71,23 +71,35 @@ def enqueue_plan(study: optuna.Study, plans: Sequence[dict[str, Any]]) -> int:
     return added
 
 
-def has_waiting(study: optuna.Study) -> bool:
-    return bool(study.get_trials(deepcopy=False, states=(TrialState.WAITING,)))
+def count_waiting(study: optuna.Study) -> int:
+    """How many trials wait to be run (enqueued plan points not yet taken)."""
+    return len(study.get_trials(deepcopy=False, states=(TrialState.WAITING,)))
 
 
-def earlier_twin(study: optuna.Study, trial: optuna.Trial) -> FrozenTrial | None:
-    """Another trial of the same plan point created before `trial`, if any.
+def first_copies(study: optuna.Study) -> dict[int, tuple[int, int]]:
+    """The first trial (id, number) of each plan point in the study, read once after the plan
+    was enqueued: what `earlier_twin` compares with, so a dispatch scans nothing."""
+    first: dict[int, tuple[int, int]] = {}
+    for trial in study.get_trials(deepcopy=False):  # in id order: the first copy wins
+        index = trial.user_attrs.get(PLAN_INDEX)
+        if index is not None and index not in first:
+            first[index] = (trial._trial_id, trial.number)
+    return first
 
-    Trial ids follow creation order (the journal's log order; SQLite's one writer at a time),
-    and `trial` is read after it was popped, so every copy created before it is visible: of
-    several copies exactly one, the first, finds no earlier twin. (A server RDB commits
-    concurrent inserts in id order too, unless two commits race within microseconds.)
+
+def earlier_twin(first: dict[int, tuple[int, int]], trial: optuna.Trial) -> int | None:
+    """The number of another trial of the same plan point created before `trial`, if any.
+
+    Trial ids follow creation order (the journal's log order; SQLite's one writer at a time).
+    `first` was read after this controller enqueued the plan, so it holds every copy created
+    before then; a copy created later (another controller enqueueing at the same moment) has
+    a higher id than this controller's own copy, which `first` holds. So of several copies
+    exactly one, the first, finds no earlier twin. (A server RDB commits concurrent inserts in
+    id order too, unless two commits race within microseconds.)
     """
     index = trial.user_attrs.get(PLAN_INDEX)
-    for other in study.get_trials(deepcopy=False):
-        if other._trial_id < trial._trial_id and other.user_attrs.get(PLAN_INDEX) == index:
-            return other
-    return None
+    trial_id, number = first.get(index, (trial._trial_id, trial.number))
+    return number if trial_id < trial._trial_id else None
 
 
 def attach_problem(study: optuna.Study, goal: str, plans: Sequence[dict[str, Any]]) -> str | None:
