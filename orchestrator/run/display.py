@@ -3,6 +3,7 @@ secrets redacted (a parameter named like one, and its value in a failure reason)
 
 from __future__ import annotations
 
+import functools
 import sys
 import time
 from dataclasses import dataclass, field
@@ -45,11 +46,18 @@ class TrialView:
             return 0.0
         return (self.ended or time.time()) - self.started
 
+    @functools.cached_property
+    def _secrets(self) -> list[str]:  # its params never change: found once, not per render
+        return secret_values(self.params)
+
+    @functools.cached_property
+    def _params_shown(self) -> str:
+        return format_params(sanitize(self.params, self._secrets))
+
     def shown(self) -> tuple[str, str | None]:
         """Its params and failure reason as a person may see them: secrets redacted."""
-        secrets = secret_values(self.params)
-        reason = redact_text(self.reason, secrets) if self.reason else None
-        return format_params(sanitize(self.params, secrets)), reason
+        reason = redact_text(self.reason, self._secrets) if self.reason else None
+        return self._params_shown, reason
 
 
 class Display(Protocol):

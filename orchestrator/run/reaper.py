@@ -47,14 +47,17 @@ def stop_watching(watcher: subprocess.Popen) -> None:
 def process_tree(root: int) -> dict[int, int]:
     """The descendants of `root` (not root itself), as pid -> start time (to tell a pid that
     was reused). Empty where there is no /proc."""
-    stats = {int(entry.name): _stat(entry) for entry in Path("/proc").glob("[0-9]*")}
+    children: dict[int, list[tuple[int, int]]] = {}  # parent -> (pid, start time)
+    for entry in Path("/proc").glob("[0-9]*"):
+        stat = _stat(entry)
+        if stat:
+            children.setdefault(stat[0], []).append((int(entry.name), stat[1]))
     tree: dict[int, int] = {}
     frontier = [root]
     while frontier:
-        parent = frontier.pop()
-        for pid, stat in stats.items():
-            if stat and stat[0] == parent and pid not in tree:
-                tree[pid] = stat[1]
+        for pid, start in children.get(frontier.pop(), []):
+            if pid not in tree:
+                tree[pid] = start
                 frontier.append(pid)
     return tree
 
