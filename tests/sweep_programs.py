@@ -43,13 +43,14 @@ def steps(config: dict[str, Any], report: Any, checkpoint_dir: str) -> dict[str,
         tmp = state_path.with_suffix(".tmp")
         tmp.write_text(json.dumps({"step": step + 1}))
         os.replace(tmp, state_path)
-        if report({"step": step + 1, "loss": loss}):
+        # As the trainer: asked to stop at its last step, it has finished.
+        if report({"step": step + 1, "loss": loss}) and step + 1 < total:
             _log_start(checkpoint_dir, start, step + 1, began)
             return {"outcome": "stopped", "loss": loss}
     _log_start(checkpoint_dir, start, total, began)
     if config.get("raise"):
         raise ValueError(f"boom at step {total}")
-    return {"loss": x + 1.0 / total, "resumed_from_step": start}
+    return {"outcome": "completed", "loss": x + 1.0 / total, "resumed_from_step": start}
 
 
 def _log_start(checkpoint_dir: str, start: int, end: int, began: float) -> None:

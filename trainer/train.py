@@ -148,7 +148,7 @@ def train(
             state["train_loss"] = last.get("train_loss")
             _save_checkpoint(checkpoint_path, config, model, optimizer, batches, state)
             saved_step, saved_at = step, time.perf_counter()
-        if stop:
+        if stop and not is_last:  # asked to stop at its last step: its work is done
             outcome = "stopped"
             break
         interval_start, interval_step = time.perf_counter(), step

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,6 +39,9 @@ class TrialRequest:
     spec_dir: str = ""  # a script runs here
     wandb: RunOptions | None = None  # the trial's wandb run; None: logging is off
     secrets: list[str] = field(default_factory=list)  # kept out of its output (`resolved`)
+    # With a pruner: called with each report; why the trial stops at that report, or None
+    # (`run.verdicts.VerdictWait`, which waits for the controller's verdict on the metric).
+    verdict: Callable[[dict[str, Any]], str | None] | None = None
 
     def resolved(self, environ: Mapping[str, str]) -> TrialRequest:
         """The request as the program gets it, on the worker as the trial starts: each
@@ -68,6 +71,9 @@ class Program(ABC):
     #: Whether the program opens the trial's wandb run itself (a script's `wandb.init()`):
     #: then the worker opens none, and the run's options reach the program as variables.
     opens_own_run: bool = False
+    #: Whether its reports wait for the pruner's verdict (`TrialRequest.verdict`), so that it
+    #: stops at the report the pruner decided on; otherwise Ray's cancel stops it later.
+    waits_for_verdicts: bool = True
 
     def spec_problems(self, data: dict[str, Any]) -> list[Problem]:
         """Problems with the normalised spec data that only this kind of program can see."""

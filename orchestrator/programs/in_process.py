@@ -61,6 +61,7 @@ class _TrialThread:
         self.stop_file = self.checkpoint_dir / STOP_FILE
         self.output_path = self.checkpoint_dir / OUTPUT_FILE
         self.stop = threading.Event()
+        self.stopped_by: str | None = None  # why its verdict said stop (Ray's cancel: `stop`)
         self.queue: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
         self.trial_log: Any = None
         self.thread = threading.Thread(
@@ -71,11 +72,14 @@ class _TrialThread:
         self.thread.start()
 
     def report(self, metrics: dict[str, Any]) -> bool:
-        """The program's callback: log and queue one report; True asks it to stop."""
+        """The program's callback: log and queue one report; True asks it to stop (with a
+        pruner, at the report the pruner decided on)."""
         if self.trial_log is not None:
             self.trial_log.log_metrics(metrics)
         self.queue.put(("metrics", metrics))
-        return self.stop.is_set() or self.stop_file.exists()
+        if self.request.verdict is not None:
+            self.stopped_by = self.stopped_by or self.request.verdict(metrics)
+        return bool(self.stopped_by) or self.stop.is_set() or self.stop_file.exists()
 
     def _target(self) -> None:
         state, result, prepared = "failed", None, None
@@ -87,7 +91,8 @@ class _TrialThread:
                     prepared.config, report=self.report, checkpoint_dir=str(self.checkpoint_dir)
                 )
             result = as_result(value)
-            state = final_state(result, self.stop.is_set())
+            pruned = self.stop.is_set() or self.stopped_by == "pruned"
+            state = final_state(result, pruned)
             self.queue.put(("finished", result))
         except BaseException as error:  # raised again in the task's main thread
             result = {"reason": f"{type(error).__name__}: {error}"}
@@ -157,13 +162,13 @@ def close_trial_log(
     trial_log.finish(exit_code=0 if state in ("complete", "pruned", "interrupted") else 1)
 
 
-def final_state(result: dict[str, Any], cancelled: bool) -> str:
+def final_state(result: dict[str, Any], pruned: bool) -> str:
     """The trial's end as the worker sees it (the controller's store has the last word)."""
     outcome = result.get("outcome", "completed")
     if outcome == "diverged":
         return "failed: diverged"
     if outcome == "stopped":
-        return "pruned" if cancelled else "interrupted"
+        return "pruned" if pruned else "interrupted"
     return "complete"
 
 

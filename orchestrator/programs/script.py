@@ -31,6 +31,7 @@ class ScriptProgram(Program):
     param_paths: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     opens_own_run = True
+    waits_for_verdicts = False  # its reports come from its own process, unawaited
 
     @property
     def label(self) -> str:

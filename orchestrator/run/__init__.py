@@ -12,7 +12,7 @@ from orchestrator.lazy import lazy_exports
 
 _EXPORTS = {
     "Controller": "orchestrator.run.controller",
-    "SweepOutcome": "orchestrator.run.controller",
+    "SweepOutcome": "orchestrator.run.active",
 }
 
 __all__ = sorted(_EXPORTS)

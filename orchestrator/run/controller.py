@@ -14,7 +14,6 @@ import os
 import signal
 import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,9 +23,10 @@ from optuna.trial import TrialState
 
 from orchestrator import store
 from orchestrator.plan.expand import expand
-from orchestrator.programs.base import STOP_FILE, TrialRequest
-from orchestrator.run import endings
+from orchestrator.programs.base import STOP_FILE
+from orchestrator.run import endings, verdicts
 from orchestrator.run import setup as sweep_setup
+from orchestrator.run.active import ActiveTrial, SweepOutcome
 from orchestrator.run.dispatch import Point, TrialFactory, record_dispatch
 from orchestrator.run.display import Display, PlainDisplay, TrialView
 from orchestrator.run.endings import Ending
@@ -46,33 +46,6 @@ CAPACITY_SECONDS = 2.0
 HALT_AFTER = 3  # trials that failed alike before dispatching stops
 LIMIT_GRACE_SECONDS = 10.0  # from a time limit's stop request to killing the worker
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
-
-
-@dataclass
-class ActiveTrial:
-    """A trial the controller has dispatched and not yet told."""
-
-    trial: optuna.Trial
-    request: TrialRequest
-    view: TrialView
-    generator: Any = None
-    retries: int = 0
-    stopping: str | None = None  # why we asked it to stop: pruned, interrupted, a time limit
-    stopped_at: float | None = None  # when a time limit asked it to stop
-    began_at: float | None = None  # when its worker started (this controller's clock)
-    heard_at: float | None = None  # when it last reported
-    result: dict[str, Any] | None = None
-    last_value: float | None = None
-    reported: set[str] = field(default_factory=set)  # every name it reported
-
-
-@dataclass
-class SweepOutcome:
-    run_dir: Path
-    counts: dict[str, int] = field(default_factory=dict)
-    interrupted: bool = False
-    halted: str | None = None  # why dispatching stopped early: the first trials' one failure
-    stop_signal: int | None = None  # SIGINT or SIGTERM, when one stopped it
 
 
 class Controller:
@@ -143,6 +116,8 @@ class Controller:
                 store.first_copies(self.study),
             )
             self.waiting = store.count_waiting(self.study)  # kept as we take them
+            prunes = self.metric and not isinstance(self.study.pruner, optuna.pruners.NopPruner)
+            self.verdicts = verdicts.start() if prunes else None
             self._check_capacity()
             done = sum(  # the sweep's own: an attached study's other trials do not count
                 1
@@ -264,6 +239,11 @@ class Controller:
         options: dict[str, Any] = {"num_cpus": self.spec.resources.cpus, "max_retries": 0}
         if self.spec.resources.gpus:
             options["num_gpus"] = self.spec.resources.gpus
+        if self.verdicts is not None and active.request.program.waits_for_verdicts:
+            active.judged = 0
+            active.request.verdict = verdicts.VerdictWait(
+                self.verdicts, active.trial.number, active.retries, self.metric
+            )
         active.generator = remote_run_trial().options(**options).remote(active.request)
         self.active[active.generator] = active
         self.display.update(active.view, "queued")
@@ -309,19 +289,29 @@ class Controller:
             active.reported.update(metrics)
             view.step = metrics.get("step", view.step)
             value = metrics.get(self.metric) if self.metric else None
-            if value is None or active.stopping:
+            if value is None:
                 continue
-            value = float(value)
-            view.latest = active.last_value = value
-            if math.isfinite(value):
-                better = min if self.goal == "minimize" else max
-                view.best = value if view.best is None else better(view.best, value)
-                active.trial.report(value, int(view.step or 0))
-                if active.trial.should_prune():
-                    self._stop(active, "pruned", cancel=True)
-                    break
-                self._check_target(value)
+            if not active.stopping and self._judge(active, float(value)):
+                active.stopping = "pruned"  # told by its verdict, or else by Ray's cancel
+                if not active.request.verdict:
+                    ray.cancel(active.generator)
+            if active.request.verdict:  # the trial waits for this verdict
+                key = (active.trial.number, active.retries, active.judged)
+                self.verdicts.post.remote(key, active.stopping)
+            active.judged += 1
         self.display.update(view, "metrics")
+
+    def _judge(self, active: ActiveTrial, value: float) -> bool:
+        """Report a value of the metric to the study; whether the pruner stops the trial."""
+        view = active.view
+        view.latest = active.last_value = value
+        if not math.isfinite(value):
+            return False
+        better = min if self.goal == "minimize" else max
+        view.best = value if view.best is None else better(view.best, value)
+        active.trial.report(value, int(view.step or 0))
+        self._check_target(value)
+        return active.trial.should_prune()
 
     def _check_target(self, value: float) -> None:
         target = self.spec.metric.target if self.spec.metric else None

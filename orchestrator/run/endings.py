@@ -69,10 +69,12 @@ def of_result(
 ) -> Ending:
     """The end of a task that returned: stopped, diverged (the program says so, or its metric
     is NaN or infinite), or complete with the metric's final value (the program's result,
-    else the last value it reported). `reported` are the names the program reported, for
-    the reason when the metric is not among them."""
+    else the last value it reported). A program asked to stop that returns with
+    `outcome: completed` (the trainer, asked at its last step) did all its work: it is
+    complete, not pruned. `reported` are the names the program reported, for the reason when
+    the metric is not among them."""
     outcome = result.get("outcome", "completed")
-    if stopping or outcome == "stopped":
+    if outcome == "stopped" or (stopping and result.get("outcome") != "completed"):
         return stopped(stopping)
     if outcome == "diverged":
         return failed("diverged")

@@ -60,6 +60,8 @@ PRUNERS = {
     "hyperband": "HyperbandPruner",
     "median": "MedianPruner",
     "sha": "SuccessiveHalvingPruner",
+    "threshold": "ThresholdPruner",  # stops a trial whose metric leaves [lower, upper]
+    "percentile": "PercentilePruner",
     "none": "NopPruner",
 }
 
@@ -115,7 +117,7 @@ class OptunaOptions(StrictModel):
 
     sampler: Literal["tpe", "cmaes", "gp", "qmc", "random"] = "tpe"
     # None becomes "hyperband" when the spec has early_terminate, else "none".
-    pruner: Literal["hyperband", "median", "sha", "none"] | None = None
+    pruner: Literal["hyperband", "median", "sha", "threshold", "percentile", "none"] | None = None
     sampler_options: dict[str, Any] = {}
     pruner_options: dict[str, Any] = {}
     seed: int = 0

@@ -14,6 +14,7 @@ from conftest import trial_starts as starts
 from conftest import trials_of, write_spec
 from optuna.trial import TrialState
 
+from orchestrator import load_sweep
 from orchestrator.results import summary
 from orchestrator.run.controller import Controller
 from orchestrator.spec import load_spec
@@ -97,7 +98,16 @@ def test_raising_trial_fails_with_traceback_and_sweep_continues(local_ray, tmp_p
     assert ok.state == TrialState.COMPLETE
 
 
-def test_pruned_trial_is_cancelled_and_recorded_pruned(local_ray, tmp_path):
+def _last_steps(trial) -> tuple[int, int, int]:
+    """A trial's last step in the store, in its program's checkpoint, and in its wandb run."""
+    state = json.loads(Path(trial.user_attrs["checkpoint_dir"], "state.json").read_text())
+    run = read_run_history(trial.user_attrs["wandb_dir"], trial.user_attrs["wandb_run_id"])
+    return max(trial.intermediate_values), state["step"], run.history[-1]["step"]
+
+
+def test_a_pruned_trial_stops_at_the_step_the_pruner_decided_on(local_ray, tmp_path):
+    # Steps take no time: a trial told by Ray's cancel ran on for many steps after the
+    # decision (recorded PRUNED at step 2, its checkpoint and wandb run at step 30 or more).
     spec = write_spec(
         tmp_path,
         """
@@ -109,8 +119,8 @@ def test_pruned_trial_is_cancelled_and_recorded_pruned(local_ray, tmp_path):
         optuna: {pruner: sha, pruner_options: {min_resource: 1, reduction_factor: 2}}
         parameters:
           x: {values: [1.0, 50.0]}
-          steps: {value: 40}
-          step_seconds: {value: 0.02}
+          steps: {value: 400}
+          step_seconds: {value: 0.0}
         """,
     )
     run_sweep(spec, tmp_path / "runs")
@@ -118,9 +128,36 @@ def test_pruned_trial_is_cancelled_and_recorded_pruned(local_ray, tmp_path):
     assert by_x[1.0].state == TrialState.COMPLETE
     pruned = by_x[50.0]
     assert pruned.state == TrialState.PRUNED
-    assert max(pruned.intermediate_values) < 40  # stopped well before its last step
-    state = json.loads(Path(pruned.user_attrs["checkpoint_dir"], "state.json").read_text())
-    assert state["step"] < 40  # the task itself stopped, not only the bookkeeping
+    store_step, checkpoint_step, wandb_step = _last_steps(pruned)
+    assert store_step < 400
+    assert checkpoint_step == store_step  # the task stopped at the decision, not after it
+    assert wandb_step == store_step  # and its wandb run ends there too, as pruned
+    run = read_run_history(pruned.user_attrs["wandb_dir"], pruned.user_attrs["wandb_run_id"])
+    assert run.summary["state"] == "pruned"
+    assert load_sweep(tmp_path / "runs" / "pruning").trial(pruned.number).last_step == store_step
+
+
+def test_a_trial_the_pruner_stops_at_its_last_step_is_complete(local_ray, tmp_path):
+    spec = write_spec(
+        tmp_path,
+        """
+        name: threshold
+        method: grid
+        program: sweep_programs:steps
+        metric: {name: loss, goal: minimize}
+        optuna: {pruner: threshold, pruner_options: {upper: 10.0}}
+        parameters:
+          x: {value: 50.0}
+          steps: {values: [1, 5]}
+          step_seconds: {value: 0.0}
+        """,
+    )
+    run_sweep(spec, tmp_path / "runs")
+    by_steps = {t.params["steps"]: t for t in trials_of(tmp_path / "runs" / "threshold")}
+    assert by_steps[5].state == TrialState.PRUNED  # its first loss, 50.5, is over the bound
+    assert _last_steps(by_steps[5]) == (1, 1, 1)
+    assert by_steps[1].state == TrialState.COMPLETE  # the same verdict at its last step
+    assert by_steps[1].value == pytest.approx(51.0)
 
 
 def _kill_when(run_dir: Path, min_step: int, sig: int, target: str = "worker") -> threading.Thread:

@@ -22,6 +22,9 @@ def test_a_returned_task_ends_by_what_was_asked_of_it_and_what_it_returned():
     assert never.state == TrialState.FAIL and "'loss' was never reported" in never.reason
     assert of({"loss": math.nan}, None, "loss", None).state == TrialState.FAIL
     assert of({"loss": 0.5}, "pruned", "loss", None) == endings.PRUNED
+    # Asked to stop at its last step, the trainer says it finished: complete, not pruned.
+    finished = of({"outcome": "completed", "loss": 0.5}, "pruned", "loss", None)
+    assert (finished.state, finished.value) == (TrialState.COMPLETE, 0.5)
     assert of({"outcome": "stopped"}, None, "loss", None) == endings.INTERRUPTED
     assert of({"outcome": "stopped"}, "interrupted", "loss", None).name == "interrupted"
     # No metric: the program's `value`, else 0.

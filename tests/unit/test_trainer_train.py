@@ -146,6 +146,12 @@ def test_report_returning_true_stops_with_a_checkpoint(small, tmp_path):
     assert finished["val_loss"] == pytest.approx(resumed["val_loss"])
 
 
+def test_asked_to_stop_at_its_last_step_it_has_completed(small, tmp_path):
+    # The pruner's verdict on the last evaluation comes when the work is done.
+    result = train(small(), report=lambda m: m["step"] >= 30, checkpoint_dir=tmp_path)
+    assert result["outcome"] == "completed" and result["step"] == 30
+
+
 def test_a_checkpoint_from_another_config_is_refused(small, tmp_path):
     train(small(train__max_steps=5), checkpoint_dir=tmp_path)
     with pytest.raises(ConfigError, match="model.d_model"):
