@@ -37,6 +37,7 @@ bench: install
 	$(BIN)/python -m bench.overhead
 	$(BIN)/python -m bench.utilization
 	$(BIN)/python -m bench.logging
+	$(BIN)/python -m bench.search
 
 lint: install
 	$(BIN)/ruff check .

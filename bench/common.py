@@ -26,4 +26,5 @@ def write_spec(directory: Path, text: str) -> Path:
 def start_ray(num_cpus: int = 2) -> None:
     import ray
 
-    ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False)
+    # Our own Ray, even where a `ray start` head runs on the machine.
+    ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, log_to_driver=False)

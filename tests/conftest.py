@@ -29,7 +29,13 @@ def local_ray():
     """A real local Ray with 2 CPUs, shared by the tests of one module."""
     import ray
 
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    ray.init(  # our own, even where a `ray start` head of another test runs
+        address="local",
+        num_cpus=2,
+        include_dashboard=False,
+        log_to_driver=False,
+        configure_logging=False,
+    )
     yield ray
     ray.shutdown()
 

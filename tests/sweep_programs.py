@@ -84,6 +84,7 @@ def seeded_loss(config: dict[str, Any], report: Any, checkpoint_dir: str) -> dic
     x, seed = float(config.get("x", 1.0)), int(config.get("seed", 0))
     total, per_seed = int(config.get("steps", 3)), float(config.get("seed_effect", 0.1))
     for step in range(1, total + 1):
+        time.sleep(float(config.get("step_seconds", 0.0)))
         loss = x + seed * per_seed + (total - step) / 10
         if config.get("diverge_seed") == seed and step == total:
             report({"step": step, "loss": float("nan")})
@@ -135,3 +136,34 @@ def noisy(config: dict[str, Any], report: Any, checkpoint_dir: str) -> dict[str,
     report({"step": 1, "loss": 0.0})
     Path(checkpoint_dir, "returned_at").write_text(str(time.time()))
     return {"loss": 0.0}
+
+
+def gpu_steps(config: dict[str, Any], report: Any, checkpoint_dir: str) -> dict[str, Any]:
+    """`steps` as the trainer runs on a GPU, for machines without one: each report carries
+    the figures `trainer.gpu.GpuMeter` reads from torch.cuda, faked (the boundary): a peak of
+    `peak_mb` on a `total_mb` device. With `oom_x` equal to its `x`, it raises torch's
+    OutOfMemoryError, as a CUDA allocation would, when it shares its device (a share below
+    1). Each start appends its share, devices and times to `checkpoint_dir/gpu_starts.jsonl`.
+    """
+    import ray
+    import torch
+
+    share = ray.get_runtime_context().get_assigned_resources().get("GPU", 0.0)
+    line = {"share": share, "devices": os.environ.get("CUDA_VISIBLE_DEVICES")}
+    line["began"] = time.time()
+    figures = {
+        "gpu_peak_memory_mb": float(config.get("peak_mb", 1000.0)),
+        "gpu_total_memory_mb": float(config.get("total_mb", 81920.0)),
+        "gpu_util": 50.0,
+    }
+    try:
+        if config.get("oom_x") == config.get("x") and share < 1:
+            time.sleep(0.2)
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        result = steps(config, lambda metrics: report({**metrics, **figures}), checkpoint_dir)
+    finally:
+        line["ended"] = time.time()
+        with open(Path(checkpoint_dir) / "gpu_starts.jsonl", "a") as handle:
+            handle.write(json.dumps(line) + "\n")
+    final = {"gpu_name": "fake", "gpu_util_mean": 50.0, "tokens_per_s": 1000.0, "mfu": 0.25}
+    return {**result, "gpu_peak_memory_mb": figures["gpu_peak_memory_mb"], **final}

@@ -39,6 +39,21 @@ REPORTED_METRICS: tuple[str, ...] = (
     "elapsed_s",
     "step",
     "num_params",
+    "flops_per_token",
+    "gpu_peak_memory_mb",
+    "gpu_total_memory_mb",
+    "gpu_util",
+    "gpu_util_mean",
+    "mfu",
+)
+# Of those, what a run reports only on a CUDA device (None, or absent, on the CPU;
+# `gpu_util*` also needs NVML, `mfu` a device of known peak: `trainer.gpu`).
+GPU_METRICS: tuple[str, ...] = (
+    "gpu_peak_memory_mb",
+    "gpu_total_memory_mb",
+    "gpu_util",
+    "gpu_util_mean",
+    "mfu",
 )
 
 

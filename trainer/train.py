@@ -32,6 +32,7 @@ from trainer.config import (
     flatten_overrides,
 )
 from trainer.data import END_OF_TEXT, Dataset, get_batch, load_dataset
+from trainer.gpu import GpuMeter, flops_per_token
 from trainer.model import TransformerLM, generate
 
 CHECKPOINT_NAME = "checkpoint.pt"
@@ -64,6 +65,7 @@ def train(
     _seed_everything(t.seed)
     dataset = load_dataset(config.data, m.vocab_size)
     model = TransformerLM(m).to(device)
+    meter = GpuMeter(device)  # memory, utilisation, MFU (trainer.gpu)
     optimizer = make_optimizer(model, config.optimizer, device)
     batches = torch.Generator().manual_seed(t.seed)
     eval_set = _eval_batches(dataset, config, device)
@@ -85,7 +87,7 @@ def train(
     last: dict[str, Any] = {}
     outcome = "completed"
     interval_start, interval_step = time.perf_counter(), resumed_from
-    saved_at = interval_start
+    saved_at = loop_started = interval_start
 
     for step in range(resumed_from + 1, t.max_steps + 1):
         lr = lr_at(step, config.optimizer, t.max_steps)
@@ -125,7 +127,7 @@ def train(
                 "step_time_s": interval / (step - interval_step),
                 "tokens_per_s": (step - interval_step) * tokens_per_step / interval,
                 "memory_mb": memory_mb(device),
-            }
+            } | meter.sample()
             loss_sum.zero_()
             loss_count = 0
             if not math.isfinite(train_loss):
@@ -165,6 +167,8 @@ def train(
         last |= {"val_loss": math.nan, "val_perplexity": math.nan, "val_accuracy": math.nan}
 
     step = last.get("step", state["step"])
+    trained = (step - resumed_from) * tokens_per_step
+    gpu = meter.summary(trained, time.perf_counter() - loop_started, flops_per_token(m))
     return {
         "outcome": outcome,
         "step": step,
@@ -179,7 +183,7 @@ def train(
         "resumed_from_step": resumed_from,
         "sample": _sample(model, dataset, config) if outcome == "completed" else "",
         "config": config_to_dict(config),
-    }
+    } | gpu
 
 
 def pick_device(requested: str) -> torch.device:

@@ -37,6 +37,7 @@ DROPPED = {
     "optuna": "W&B's bayes uses its own Gaussian process, and early_terminate its hyperband",
     "storage": "W&B keeps the sweep's state on its server",
     "study_name": "W&B keeps the sweep's state on its server",
+    "checkpoints": "a W&B agent's run checkpoints wherever its program writes them",
 }
 WANDB_DROPPED = {
     "tags": "set them in the program's wandb.init()",

@@ -143,13 +143,17 @@ def plan_summary(spec: SweepSpec, trials: list[PlannedTrial]) -> dict[str, Any]:
         count = f"up to {spec.run_cap} trials, asked one by one ({spec.optuna.sampler} sampler)"
     else:
         count = f"{len(trials)} trial{'s' * (len(trials) != 1)}"
+        if spec.seed_range:
+            low, high = spec.seed_range
+            count += f" ({low} seeds each, adaptive: up to {high} for undecided ones)"
     metric = f"{spec.metric.name} ({spec.metric.goal})" if spec.metric else "no metric"
     pruner = "" if spec.optuna.pruner == "none" else f", {spec.optuna.pruner} pruner"
     r = spec.resources
     program = spec.trial_program.label
     line = (
         f"{spec.name}: {spec.method}, {count}; metric {metric}{pruner}; "
-        f"{r.cpus:g} cpu, {r.gpus:g} gpu per trial; {program}"
+        f"{r.cpus:g} cpu, {r.gpus if r.auto_gpus else format(r.gpus, 'g')} gpu per trial; "
+        f"{program}"
     )
     return {
         "summary": line,

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from orchestrator.programs.checkpoint_store import TrialStore
 from orchestrator.tracking.redact import EnvvarNotSet, expand_envvars, secret_values
 from orchestrator.tracking.run_options import RunOptions
 
@@ -39,6 +40,9 @@ class TrialRequest:
     spec_dir: str = ""  # a script runs here
     wandb: RunOptions | None = None  # the trial's wandb run; None: logging is off
     secrets: list[str] = field(default_factory=list)  # kept out of its output (`resolved`)
+    # The spec's `checkpoints:` store, this trial's folder in it (None: checkpoints stay in
+    # `checkpoint_dir`); see `programs.checkpoint_sync`.
+    checkpoint_store: TrialStore | None = None
     # With a pruner: called with each report; why the trial stops at that report, or None
     # (`run.verdicts.VerdictWait`, which waits for the controller's verdict on the metric).
     verdict: Callable[[dict[str, Any]], str | None] | None = None
@@ -74,6 +78,8 @@ class Program(ABC):
     #: Whether its reports wait for the pruner's verdict (`TrialRequest.verdict`), so that it
     #: stops at the report the pruner decided on; otherwise Ray's cancel stops it later.
     waits_for_verdicts: bool = True
+    #: What its worker imports before its first trial (`run.warmup`), beyond orchestrate's.
+    warm_modules: tuple[str, ...] = ()
 
     def spec_problems(self, data: dict[str, Any]) -> list[Problem]:
         """Problems with the normalised spec data that only this kind of program can see."""
@@ -86,6 +92,12 @@ class Program(ABC):
     def check_ready(self, spec_path: Path, spec_dir: Path) -> None:
         """Raise UserError when a trial could not start (checked before anything runs)."""
         return None
+
+    def imports_needed(self, spec_dir: Path) -> dict[str, str]:
+        """What a trial imports on its worker beyond orchestrate and its runtime: module ->
+        the file (or package) that imports it. Every node of a cluster is asked for them
+        before the sweep starts (`run.probe`)."""
+        return {}
 
     def seed_overrides(self, seed: int, seed_count: int) -> dict[str, Any]:
         """How a trial gets its seed: under `seed_key`, or `seed` when there are several."""

@@ -13,8 +13,8 @@ from typing import Any
 
 from orchestrator.errors import UserError
 from orchestrator.programs.base import Problem, Program, TrialRequest
+from orchestrator.programs.imports import top_level_imports
 from orchestrator.programs.in_process import Prepared, run_in_thread
-from orchestrator.store.sweep_file import sweep_of_spec_copy
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,8 @@ class FunctionProgram(Program):
     def spec_problems(self, data: dict[str, Any]) -> list[Problem]:
         """The module must be found from the spec's directory (or the working directory, or
         be installed) and define the function: else every trial would fail the same way."""
+        from orchestrator.store.sweep_file import sweep_of_spec_copy  # not on a worker's path
+
         spec_dir = Path(data["path"]).parent if data.get("path") else Path.cwd()
         if data.get("path") and sweep_of_spec_copy(data["path"]):
             return []  # a sweep's copy of its spec (resume, report): checked when it started
@@ -43,6 +45,20 @@ class FunctionProgram(Program):
             f"program: {self.target} is a Python function; a W&B agent runs a script or a "
             "command (write a script that calls it, or use the shared trainer)"
         )
+
+    def imports_needed(self, spec_dir: Path) -> dict[str, str]:
+        """The top-level imports of the function's module when it lies in the spec's
+        directory (an installed module's are its installer's business)."""
+        module_name = self.target.partition(":")[0]
+        top, _, rest = module_name.partition(".")
+        found = importlib.machinery.PathFinder.find_spec(top, [str(spec_dir)])
+        if found is None or not found.origin:
+            return {}
+        path = Path(found.origin)
+        if rest:
+            path = path.parent.joinpath(*rest.split(".")).with_suffix(".py")
+        names = top_level_imports(path, [path.parent, Path(spec_dir)])
+        return dict.fromkeys(names, path.name)
 
     def run(self, request: TrialRequest) -> Iterator[dict[str, Any]]:
         return run_in_thread(request, self._prepare)

@@ -9,6 +9,8 @@ to stop and the task waits for it. The trial's wandb run, when it has one, is op
 thread before the program starts and finished after it returns, before the trial ends.
 What the program prints goes to the trial's `output.log`, redacted and capped
 (`programs.output`), not through wandb's console capture; the log is added to the wandb run.
+With a `checkpoints:` store, the program checkpoints into a folder of this node's, synced with
+the store (`programs.checkpoint_sync`); each report looks for a new checkpoint to upload.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.programs.base import STOP_FILE, TrialRequest
+from orchestrator.programs.checkpoint_sync import CheckpointSync, synced
 from orchestrator.programs.output import OUTPUT_FILE, captured_output
 
 CANCEL_GRACE_SECONDS = 60
@@ -64,6 +67,7 @@ class _TrialThread:
         self.stopped_by: str | None = None  # why its verdict said stop (Ray's cancel: `stop`)
         self.queue: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
         self.trial_log: Any = None
+        self.checkpoints: CheckpointSync | None = None  # with a `checkpoints:` store
         self.thread = threading.Thread(
             target=self._target, name=f"trial-{request.trial_number}", daemon=True
         )
@@ -77,6 +81,8 @@ class _TrialThread:
         if self.trial_log is not None:
             self.trial_log.log_metrics(metrics)
         self.queue.put(("metrics", metrics))
+        if self.checkpoints is not None:  # it may have written a checkpoint: upload it
+            self.checkpoints.poke()
         if self.request.verdict is not None:
             self.stopped_by = self.stopped_by or self.request.verdict(metrics)
         return bool(self.stopped_by) or self.stop.is_set() or self.stop_file.exists()
@@ -87,9 +93,13 @@ class _TrialThread:
             with captured_output(self.output_path, self.request.secrets):
                 prepared = self.prepare(self.request)
                 self.trial_log = open_trial_log(self.request, prepared.logged_config)
-                value = prepared.function(
-                    prepared.config, report=self.report, checkpoint_dir=str(self.checkpoint_dir)
-                )
+                with synced(self.request.checkpoint_store, self.checkpoint_dir) as sync:
+                    self.checkpoints = sync  # the program checkpoints on this node, then
+                    value = prepared.function(  # into the store
+                        prepared.config,
+                        report=self.report,
+                        checkpoint_dir=str(sync.dir if sync else self.checkpoint_dir),
+                    )
             result = as_result(value)
             pruned = self.stop.is_set() or self.stopped_by == "pruned"
             state = final_state(result, pruned)

@@ -9,6 +9,7 @@ them, and the checks made before anything runs.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,7 +17,9 @@ from typing import Any
 
 from orchestrator.errors import UserError
 from orchestrator.programs.base import Program, TrialRequest
-from orchestrator.programs.script_run import run_script
+from orchestrator.programs.checkpoint_sync import synced
+from orchestrator.programs.imports import top_level_imports
+from orchestrator.programs.script_run import CHECKPOINT_DIR_VARIABLE, run_script
 
 DEFAULT_COMMAND = ["${env}", "${interpreter}", "${program}", "${args}"]
 
@@ -54,6 +57,15 @@ class ScriptProgram(Program):
         if not path.is_file():
             raise UserError(f"{spec_path}: program: no such file: {path}")
 
+    def imports_needed(self, spec_dir: Path) -> dict[str, str]:
+        """The script's top-level imports (a Python script's; another program's are not
+        knowable), without its own modules beside it or in the spec's directory."""
+        if not self.program or not self.program.endswith(".py"):
+            return {}
+        path = Path(spec_dir) / self.program
+        names = top_level_imports(path, [path.parent, Path(spec_dir)])
+        return dict.fromkeys(names, self.program)
+
     def trial_arguments(self, overrides: dict[str, Any]) -> dict[str, Any]:
         """A trial's values keyed as W&B passes them: a nested parameter is one dict value
         under its top-level key (`optimizer: {lr: ...}`), a dotted key stays as written."""
@@ -74,4 +86,10 @@ class ScriptProgram(Program):
         return keys, warnings
 
     def run(self, request: TrialRequest) -> Iterator[dict[str, Any]]:
-        return run_script(request, self.template, self.program)
+        """With a `checkpoints:` store, the script's ORCHESTRATE_CHECKPOINT_DIR is a folder of
+        this node's, kept in the store as the script writes it (`programs.checkpoint_sync`)."""
+        with synced(request.checkpoint_store, Path(request.checkpoint_dir)) as sync:
+            if sync is not None:
+                env = {**request.env, CHECKPOINT_DIR_VARIABLE: str(sync.dir)}
+                request = dataclasses.replace(request, env=env)
+            yield from run_script(request, self.template, self.program)

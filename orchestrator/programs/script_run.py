@@ -63,6 +63,7 @@ FLUSH_SECONDS = 0.5  # how often a script's wandb writes its .wandb file (x_ set
 EXIT_RECORD_SECONDS = 15.0  # how long a finished script's wandb service may take to flush
 OUTPUT_TAIL_LINES = 30
 METRIC_LINE_BYTES = 4096  # a longer printed line is output only, never a metrics line
+CHECKPOINT_DIR_VARIABLE = "ORCHESTRATE_CHECKPOINT_DIR"  # where the script checkpoints
 
 
 class ScriptFailed(RuntimeError):
@@ -122,7 +123,8 @@ def script_env(
     env |= request.env
     env |= {
         "WANDB_SWEEP_PARAM_PATH": str(param_path),
-        "ORCHESTRATE_CHECKPOINT_DIR": request.checkpoint_dir,
+        # The trial's directory, or its folder on this node with a `checkpoints:` store.
+        CHECKPOINT_DIR_VARIABLE: request.env.get(CHECKPOINT_DIR_VARIABLE, request.checkpoint_dir),
         "ORCHESTRATE_TRIAL": str(request.trial_number),
         "PYTHONUNBUFFERED": "1",  # printed metrics arrive as they are printed
         "WANDB_CONSOLE": "off",  # the output is kept in output.log, redacted and capped

@@ -29,6 +29,7 @@ class TrainerProgram(Program):
     fixed: dict[str, Any] = field(default_factory=dict)  # the spec's `trainer:` overrides
 
     seed_key = "train.seed"
+    warm_modules = ("torch", "trainer.train")
 
     @property
     def label(self) -> str:

@@ -20,6 +20,11 @@ side has no pair: it is counted in `excluded` (and shown), never averaged in.
   is minimize, higher when maximize; "lower"/"higher" for a metric without a goal) when it
   excludes 0, "not distinguishable with n seeds" when it holds 0, "needs 2+ seeds" with fewer
   than 2 pairs (nothing is computed then but the single delta).
+- `seeds_for_power`: for an undecided ablation, the seeds (pairs) a paired t-test would need
+  to detect the observed effect with 80% power at the 5% level, taking the observed mean and
+  standard deviation of d_k as the truth: the exact power from scipy's noncentral t
+  (`stats.nct`), the smallest n reaching it (`POWER_UP_TO` at most; None beyond, or when
+  every d_k is equal). A rough guide: the observed effect of a few seeds is itself noisy.
 """
 
 from __future__ import annotations
@@ -36,6 +41,8 @@ from scipy import stats
 CONFIDENCE = 0.95
 BOOTSTRAP_FROM = 10  # pairs from which the CI is bootstrapped instead of t-based
 NEEDS_SEEDS = "needs 2+ seeds"
+POWER = 0.8
+POWER_UP_TO = 1000  # seeds_for_power searches no further
 
 
 @dataclass
@@ -51,6 +58,12 @@ class PairedComparison:
     p_value: float | None
     effect_sd: float | None
     verdict: str
+    seeds_for_power: int | None = None  # undecided: seeds for 80% power at the observed effect
+
+    @property
+    def undecided(self) -> bool:
+        """Its CI holds 0, or it has fewer than 2 pairs: more seeds could decide it."""
+        return self.verdict == NEEDS_SEEDS or self.verdict.startswith("not distinguishable")
 
     def columns(self) -> dict[str, float | int | str | None]:
         """Its values as the columns of the ablation's table (wandb, results, report)."""
@@ -94,9 +107,38 @@ def paired_comparison(
     spread = statistics.stdev(base.tolist())
     effect = mean_diff / spread if spread > 0 else None
     verdict = _verdict(float(low), float(high), len(paired), goal)
-    return PairedComparison(
+    found = PairedComparison(
         len(paired), excluded, mean_diff, float(low), float(high), method, p_value, effect, verdict
     )
+    if found.undecided:
+        found.seeds_for_power = seeds_for_power(mean_diff, float(np.std(diffs, ddof=1)))
+    return found
+
+
+def seeds_for_power(mean_diff: float, sd_diff: float, power: float = POWER) -> int | None:
+    """The smallest number of pairs at which a two-sided paired t-test (5% level) detects a
+    true mean difference `mean_diff` with this power, the differences' sd being `sd_diff`
+    (module docstring); None when there is no effect to detect or it needs > POWER_UP_TO."""
+    if not sd_diff > 0 or mean_diff == 0 or not math.isfinite(mean_diff / sd_diff):
+        return None
+    effect = abs(mean_diff) / sd_diff
+    z = stats.norm.ppf(1 - (1 - CONFIDENCE) / 2) + stats.norm.ppf(power)
+    start = max(2, int((z / effect) ** 2) - 1)  # the normal approximation, a little below
+    for n in range(start, POWER_UP_TO + 1):
+        df, ncp = n - 1, effect * math.sqrt(n)
+        critical = stats.t.ppf(1 - (1 - CONFIDENCE) / 2, df)
+        reached = stats.nct.sf(critical, df, ncp) + stats.nct.cdf(-critical, df, ncp)
+        if reached >= power:
+            return n
+    return None
+
+
+def power_text(comparison: PairedComparison) -> str:
+    """`~9 seeds for 80% power`, or `-` for a decided ablation."""
+    if not comparison.undecided or comparison.verdict == NEEDS_SEEDS:
+        return "-"
+    n = comparison.seeds_for_power
+    return f"~{n} seeds" if n else f"> {POWER_UP_TO} seeds"
 
 
 def _verdict(low: float, high: float, n: int, goal: str | None) -> str:

@@ -29,8 +29,14 @@ from typing import Any
 from rich.table import Table
 
 from orchestrator.format import format_params, format_value
-from orchestrator.plan.expand import expand
-from orchestrator.results.ablation_stats import PairedComparison, ci_text, p_text, paired_comparison
+from orchestrator.plan.rounds import SeedRound, full_plan
+from orchestrator.results.ablation_stats import (
+    PairedComparison,
+    ci_text,
+    p_text,
+    paired_comparison,
+    power_text,
+)
 from orchestrator.results.sweep import Sweep
 from orchestrator.spec.model import SweepSpec
 from orchestrator.store.results import TrialResult
@@ -90,11 +96,12 @@ def mean_std(values: list[float]) -> tuple[float, float]:
 
 
 def ablation_groups(
-    spec: SweepSpec, records: list[TrialResult], metric: str
+    spec: SweepSpec, records: list[TrialResult], metric: str, rounds: list[SeedRound] = ()
 ) -> list[AblationGroup]:
     """The baseline, then each ablation in the spec's order, with its trials' results
-    (`metric`, the sweep's, is the store's value of each trial)."""
-    plan = expand(spec)
+    (`metric`, the sweep's, is the store's value of each trial; `rounds`, the seeds adaptive
+    seeds added)."""
+    plan = full_plan(spec, list(rounds))
     groups = {
         name: AblationGroup(name, dict(spec.ablations.get(name, {})), [])
         for name in ["baseline", *spec.ablations]
@@ -206,6 +213,8 @@ def comparison_cells(comparison: PairedComparison | None) -> list[str]:
     delta = "-" if c.mean_diff is None else f"{c.mean_diff:+.4g}"
     effect = "-" if c.effect_sd is None else f"{c.effect_sd:+.2g} sd"
     verdict = c.verdict + (f" ({c.excluded} seed(s) without a pair)" if c.excluded else "")
+    if power_text(c) != "-":
+        verdict += f"; {power_text(c)} for 80% power"
     return [delta, ci_text(c.ci_low, c.ci_high), p_text(c.p_value), effect, verdict]
 
 
@@ -342,3 +351,4 @@ class Findings:
     comparisons: dict[str, dict[str, PairedComparison]] = field(default_factory=dict)  # compare
     rows: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # their logged deltas
     importance: Importance | None = None  # another sweep's
+    costs: Any = None  # an ablation sweep's `costs.CostComparison`

@@ -9,6 +9,9 @@ from orchestrator.format import format_params, format_seconds, format_value
 from orchestrator.results import analysis
 from orchestrator.results.ablation_stats import BOOTSTRAP_FROM
 from orchestrator.results.analysis import Findings
+from orchestrator.results.costs import cost_lines
+from orchestrator.store.compute import totals as compute_totals
+from orchestrator.store.gpu_usage import compact, gpu_line
 from orchestrator.store.results import TrialResult
 
 
@@ -38,6 +41,7 @@ def markdown(found: Findings, images: dict[str, Path | None], run_id: str) -> st
         f"{info.total or '?'} trials: {states}. Spec: `{info.spec_path}`. "
         f"Summary wandb run `{run_id}` ({spec.wandb.mode}, under `{info.run_dir}/wandb`).",
     ]
+    parts.append(compute_totals(records).line().capitalize() + ".")
     best = next((r for r in records if r.state == "complete"), None)
     if best is not None:
         parts.append(
@@ -107,6 +111,7 @@ def _ablation_markdown(found: Findings, metric: str, goal: str) -> str:
             "or failed seeds have no value: they are counted in `seeds` (and as the "
             "`diverged` fraction below), left out of the pairs, never averaged.",
             _md_table(header, lines),
+            *_rounds_and_costs(found),
             "### Every final metric",
             "Only the sweep's metric has a goal; the others say higher or lower.",
             _md_table(["ablation", "metric", "baseline", "ablated", "Δ % (means)", *paired], every),
@@ -114,8 +119,22 @@ def _ablation_markdown(found: Findings, metric: str, goal: str) -> str:
     )
 
 
+def _rounds_and_costs(found: Findings) -> list[str]:
+    """Adaptive seeds' rounds, the cost label and each arm's compute (`results.costs`)."""
+    parts = []
+    if found.sweep.rounds:
+        added = "; ".join(f"seed {r.seed} for {', '.join(r.configs)}" for r in found.sweep.rounds)
+        parts.append(f"Adaptive seeds (`seeds: {{min, max}}`) added: {added}.")
+    if found.costs is not None:
+        lines = cost_lines(found.costs)
+        parts.append(f"**{lines[0]}**. " + "; ".join(line.strip() for line in lines[1:]) + ".")
+    return parts
+
+
 def _results_markdown(records: list[TrialResult], metric: str) -> str:
     header = ["trial", "state", "params", metric, "best", "step", "elapsed", "reason"]
+    with_gpu = any(r.gpu_share for r in records)  # a CPU sweep's table is unchanged
+    header += ["gpu"] * with_gpu
     rows = [
         [
             r.trial,
@@ -126,7 +145,10 @@ def _results_markdown(records: list[TrialResult], metric: str) -> str:
             r.last_step,
             format_seconds(r.elapsed_s) if r.elapsed_s is not None else "-",
             (r.reason or "")[:80],
+            *[compact(r)] * with_gpu,
         ]
         for r in records
     ]
-    return _md_table(header, rows) if rows else "No trials yet."
+    gpu = gpu_line(records)
+    table = _md_table(header, rows) if rows else "No trials yet."
+    return f"{table}\n\n{gpu.replace('gpu: ', 'GPU: ', 1)}." if gpu else table

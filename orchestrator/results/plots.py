@@ -2,8 +2,11 @@
 no display needed, whatever backend the user's matplotlib defaults to).
 
 Each function takes plain data, writes one PNG and returns its path. Failed and diverged
-trials are drawn, not dropped: a red cross where their curve ended, or along the top edge of
-a parameter plot where they have no final value.
+trials are drawn, not dropped: a red cross where their curve ended, or, in a parameter plot
+where they have no final value, in a strip of their own above the value axis ("failed"), so
+no cross reads as a value. Trials that differ by a number are coloured along a sequential
+colormap in the order of that number (a colorbar, not a legend, when there are many);
+legends sit outside the axes and the saved figure grows to hold them whole.
 """
 
 from __future__ import annotations
@@ -32,6 +35,9 @@ class Curve:
     steps: list[float]
     seconds: list[float | None]  # wall-clock seconds since the trial started; None: unknown
     values: list[float]
+    order: float | None = None  # the swept value it is coloured by (None: categorical)
+    order_label: str | None = None  # that value's name, for the colorbar
+    order_log: bool = False  # the value is swept on a log scale
 
 
 def _finite(value: Any) -> bool:
@@ -78,8 +84,31 @@ def _save(fig: Figure, path: Path) -> Path:
     return path
 
 
+def _sequential(values: dict[str, float], log: bool) -> tuple[dict[str, Any], Any]:
+    """Each group's colour along viridis in the order of its value, and the mappable for a
+    colorbar (a log norm for a log-scaled value)."""
+    from matplotlib import colormaps
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import LogNorm, Normalize
+
+    low, high = min(values.values()), max(values.values())
+    if low == high:
+        low, high = (low / 2, high * 2) if log else (low - 1, high + 1)
+    norm = LogNorm(low, high) if log and low > 0 else Normalize(low, high)
+    cmap = colormaps["viridis"]
+    return {g: cmap(norm(v)) for g, v in values.items()}, ScalarMappable(norm=norm, cmap=cmap)
+
+
+def _legend_outside(ax: Any, handles: list[Any]) -> None:
+    """A legend to the right of the axes; the saved figure grows to hold it whole."""
+    if handles:
+        ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1), fontsize="small")
+
+
 def plot_curves(curves: list[Curve], x: str, metric: str, title: str, path: Path) -> Path | None:
-    """The metric of every trial against `x` ("step" or "seconds"); None when nothing to draw."""
+    """The metric of every trial against `x` ("step" or "seconds"); None when nothing to draw.
+    Curves with an `order` (a swept number) are coloured along viridis by it, listed in its
+    order, with a colorbar instead of a legend past MAX_LEGEND groups."""
     points = []
     for curve in curves:
         xs = curve.steps if x == "step" else curve.seconds
@@ -89,9 +118,15 @@ def plot_curves(curves: list[Curve], x: str, metric: str, title: str, path: Path
     if not points:
         return None
     groups = list(dict.fromkeys(curve.group for curve, _ in points))
-    colors = _colors(groups)
     fig = Figure(figsize=(9, 5))
     ax = fig.add_subplot()
+    mappable = None
+    if all(_finite(curve.order) for curve, _ in points):
+        order = {curve.group: curve.order for curve, _ in points}
+        groups.sort(key=order.get)
+        colors, mappable = _sequential(order, points[0][0].order_log)
+    else:
+        colors = _colors(groups)
     for curve, pairs in points:
         xs, ys = zip(*pairs, strict=True)
         style = "--" if curve.state == "pruned" else "-"
@@ -106,6 +141,8 @@ def plot_curves(curves: list[Curve], x: str, metric: str, title: str, path: Path
     handles = []
     if len(groups) <= MAX_LEGEND:
         handles = [Line2D([], [], color=colors[g], label=g) for g in groups]
+    elif mappable is not None:
+        fig.colorbar(mappable, ax=ax, label=points[0][0].order_label or "value", pad=0.02)
     states = {curve.state for curve, _ in points}
     if "pruned" in states:
         handles.append(Line2D([], [], color="grey", linestyle="--", label="pruned"))
@@ -116,8 +153,7 @@ def plot_curves(curves: list[Curve], x: str, metric: str, title: str, path: Path
         if id(curve) not in drawn and curve.state == "fail":
             label = f"{curve.group}: failed before a first value"
             handles.append(Line2D([], [], **FAILED_STYLE, alpha=0.4, label=label))
-    if handles:
-        ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1), fontsize="small")
+    _legend_outside(ax, handles)
     return _save(fig, path)
 
 
@@ -131,7 +167,8 @@ def plot_metric_vs_param(
     """Each trial's final metric against one parameter's value.
 
     `points` are (parameter value, final metric or None, state). Complete trials are dots,
-    pruned ones hollow at their best value, failed ones red crosses along the top edge.
+    pruned ones hollow at their best value; failed ones, which have no value, are red crosses
+    in a strip of their own above the value axis, labelled "failed".
     """
     numeric = all(isinstance(v, int | float) and not isinstance(v, bool) for v, _, _ in points)
     categories = [] if numeric else list(dict.fromkeys(repr(v) for v, _, _ in points))
@@ -139,30 +176,34 @@ def plot_metric_vs_param(
     def position(value: Any) -> float:
         return value if numeric else categories.index(repr(value))
 
-    fig = Figure(figsize=(7, 4.5))
-    ax = fig.add_subplot()
     complete = [(position(v), y) for v, y, s in points if s == "complete" and _finite(y)]
     pruned = [(position(v), y) for v, y, s in points if s != "complete" and _finite(y)]
     failed = [position(v) for v, y, s in points if s == "fail" and not _finite(y)]
-    if complete:
-        ax.scatter(*zip(*complete, strict=True), color="#1f77b4", label="complete", zorder=3)
-    if pruned:
-        ax.scatter(
-            *zip(*pruned, strict=True),
-            facecolors="none",
-            edgecolors="#ff7f0e",
-            label="pruned / unfinished (best value)",
-            zorder=3,
-        )
+    fig = Figure(figsize=(7.5, 4.8))
     if failed:
-        top = blended_transform_factory(ax.transData, ax.transAxes)
-        ax.plot(
-            failed,
-            [0.96] * len(failed),
-            transform=top,
-            **FAILED_STYLE,
-            label="failed (no final value)",
-        )
+        grid = fig.add_gridspec(2, 1, height_ratios=[1, 9], hspace=0.06)
+        strip = fig.add_subplot(grid[0])
+        ax = fig.add_subplot(grid[1], sharex=strip)
+        strip.plot(failed, [0] * len(failed), **FAILED_STYLE)
+        strip.set_ylim(-1, 1)
+        strip.set_yticks([0], ["failed"], color="#d62728")
+        strip.tick_params(axis="x", labelbottom=False)
+        strip.grid(alpha=0.3, axis="x")
+        strip.set_title(f"{metric} vs {param}")
+    else:
+        ax = fig.add_subplot()
+        ax.set_title(f"{metric} vs {param}")
+    handles = []
+    if complete:
+        ax.scatter(*zip(*complete, strict=True), color="#1f77b4", zorder=3)
+        handles.append(Line2D([], [], marker="o", color="#1f77b4", ls="", label="complete"))
+    if pruned:
+        ax.scatter(*zip(*pruned, strict=True), facecolors="none", edgecolors="#ff7f0e", zorder=3)
+        label = "pruned / unfinished (best value)"
+        handles.append(Line2D([], [], marker="o", mfc="none", mec="#ff7f0e", ls="", label=label))
+    if failed:
+        label = f"failed: no final value ({len(failed)}, top strip)"
+        handles.append(Line2D([], [], **FAILED_STYLE, label=label))
     if log_x:
         values = [position(v) for v, _, _ in points]
         ax.set_xscale("log")
@@ -172,9 +213,8 @@ def plot_metric_vs_param(
     _log_y_if_wide(ax, [y for _, y in complete + pruned])
     ax.set_xlabel(param + (" (log scale)" if log_x else ""))
     ax.set_ylabel(f"final {metric}")
-    ax.set_title(f"{metric} vs {param}")
     ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize="small")
+    _legend_outside(ax, handles)
     return _save(fig, path)
 
 
@@ -259,3 +299,86 @@ def plot_importance(values: dict[str, float], title: str, path: Path) -> Path | 
     ax.set_title(title)
     ax.grid(alpha=0.3, axis="x")
     return _save(fig, path)
+
+
+def plot_parallel(
+    rows: list[dict[str, Any]],
+    params: list[str],
+    log: dict[str, bool],
+    metric: str,
+    goal: str,
+    path: Path,
+) -> Path | None:
+    """Parallel coordinates for a sweep of three or more parameters: one vertical axis per
+    parameter and one for the final metric, each trial a line through its values, coloured
+    by its metric (viridis; the best end bright). Numbers are scaled min to max on each axis
+    (log-scaled where the parameter is, and the metric where it spans more than a factor of
+    20), categories spaced evenly; failed trials, which have
+    no value, are red dashed lines that end in a "failed" row under the metric's axis.
+
+    `rows`: per trial, `params` (name -> value), `value` (final metric or None), `state`.
+    """
+    if len(params) < 3 or not rows:
+        return None
+    from matplotlib import colormaps
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import LogNorm, Normalize
+
+    columns = [*params, metric]
+    scales = {name: _axis_scale([r["params"].get(name) for r in rows], log.get(name, False))
+              for name in params}  # fmt: skip
+    finite = [r["value"] for r in rows if _finite(r["value"])]
+    if finite:
+        wide = min(finite) > 0 and max(finite) / min(finite) > 20  # as _log_y_if_wide
+        scales[metric] = _axis_scale(finite, wide)
+    low, high = (min(finite), max(finite)) if finite else (0.0, 1.0)
+    norm = Normalize(low, high if high > low else low + 1)
+    if finite and scales[metric][2]:
+        norm = LogNorm(low, high)
+    cmap = colormaps["viridis" if goal == "maximize" else "viridis_r"]
+    fig = Figure(figsize=(max(7.0, 1.9 * len(columns)), 5))
+    ax = fig.add_subplot()
+    for row in rows:
+        ys = [scales[name][0](row["params"].get(name)) for name in params]
+        if _finite(row["value"]):
+            ax.plot(range(len(columns)), [*ys, scales[metric][0](row["value"])],
+                    color=cmap(norm(row["value"])), alpha=0.9, lw=2, zorder=3)  # fmt: skip
+        else:  # under the complete trials' lines
+            ax.plot(range(len(columns)), [*ys, -0.12], color="#d62728", ls="--", alpha=0.5)
+    for i, name in enumerate(columns):
+        ax.axvline(i, color="black", lw=1)
+        for y, text in scales.get(name, (None, [], False))[1]:
+            ax.text(i + 0.03, y, text, fontsize=7, va="center")
+    ax.text(len(params) + 0.03, -0.12, "failed", color="#d62728", fontsize=8, va="center")
+    names = [n + " (log)" * bool(scales.get(n, (None, None, False))[2]) for n in columns]
+    ax.set_xticks(range(len(columns)), names)
+    ax.set_xlim(-0.1, len(columns) - 0.6)
+    ax.set_ylim(-0.2, 1.05)
+    ax.set_yticks([])
+    ax.set_title(f"parallel coordinates: {len(rows)} trials, coloured by final {metric}")
+    mappable = ScalarMappable(norm=norm, cmap=cmap)
+    fig.colorbar(mappable, ax=ax, label=f"final {metric} ({goal})", pad=0.02)
+    return _save(fig, path)
+
+
+def _axis_scale(values: list[Any], log: bool) -> tuple[Any, list[tuple[float, str]], bool]:
+    """(value -> height in [0, 1], the axis's labelled ticks, whether it is log-scaled) for
+    one parallel axis."""
+    numbers = [v for v in values if _finite(v) and not isinstance(v, bool)]
+    if numbers and len(numbers) == len([v for v in values if v is not None]):
+        use_log = log and min(numbers) > 0
+        f = math.log10 if use_log else float
+        low, high = f(min(numbers)), f(max(numbers))
+        span = high - low or 1.0
+
+        def height(value: Any) -> float:
+            return (f(value) - low) / span if _finite(value) else 0.5
+
+        return height, [(0.0, f"{min(numbers):.3g}"), (1.0, f"{max(numbers):.3g}")], use_log
+    categories = list(dict.fromkeys(repr(v) for v in values))
+    step = 1 / max(len(categories) - 1, 1)
+
+    def place(value: Any) -> float:
+        return categories.index(repr(value)) * step
+
+    return place, [(i * step, c.strip("'")) for i, c in enumerate(categories)], False

@@ -20,7 +20,7 @@ again and the latest wins, so W&B shows one summary run per sweep, always the la
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,10 +31,12 @@ from orchestrator.format import format_params
 from orchestrator.results import analysis, plots
 from orchestrator.results.ablation_stats import PairedComparison
 from orchestrator.results.analysis import AblationGroup, Findings, Importance
+from orchestrator.results.costs import compare_costs, cost_lines
 from orchestrator.results.markdown import markdown
 from orchestrator.results.sweep import Sweep, load_sweep
 from orchestrator.spec import load_spec
 from orchestrator.spec.model import SweepSpec
+from orchestrator.store.gpu_usage import gpu_totals
 from orchestrator.store.results import TrialResult
 from orchestrator.store.sweep_file import SweepFile
 from orchestrator.tracking.history import jsonl_history
@@ -75,9 +77,11 @@ def write_report(
     found = Findings(spec, sweep)
     with summary_run(info, spec, run_dir) as logger:
         log_results(logger, records, metric)
+        logger.set_summary(compute=store.compute_totals(records).to_dict())
         if spec.method == "ablation":
-            found.groups = analysis.ablation_groups(spec, records, metric)
+            found.groups = analysis.ablation_groups(spec, records, metric, sweep.rounds)
             found.comparisons = analysis.compare(found.groups, metric, goal)
+            found.costs = compare_costs(found.groups, records)
             found.rows = log_ablations(logger, found.groups, found.comparisons, metric)
         else:
             found.importance = analysis.param_importance(spec, records)
@@ -87,6 +91,7 @@ def write_report(
     importance = found.importance
     if found.groups:
         console.print(analysis.ablation_table(found.groups, found.comparisons, metric, goal))
+        console.print("\n".join(cost_lines(found.costs)), markup=False, highlight=False)
         write_ablations(run_dir / ABLATIONS_FILE, found)
     elif importance and importance.values:
         console.print(analysis.importance_table(importance))
@@ -132,7 +137,11 @@ def summary_run(info: SweepFile, spec: SweepSpec, run_dir: Path) -> ExperimentLo
     return ExperimentLogger(
         project_name=spec.wandb.project or "orchestrate",
         experiment_name=f"{name}-summary",
-        config={"sweep": {**sweep, "uid": uid}, "spec": spec.model_dump(mode="json")},
+        config={
+            "sweep": {**sweep, "uid": uid},
+            "spec": spec.model_dump(mode="json"),
+            **versions_config(info),
+        },
         tags=[name, spec.method, "sweep-summary", *spec.wandb.tags],
         group=spec.wandb.group or name,
         job_type="sweep-summary",
@@ -144,12 +153,22 @@ def summary_run(info: SweepFile, spec: SweepSpec, run_dir: Path) -> ExperimentLo
     )
 
 
+def versions_config(info: SweepFile) -> dict[str, Any]:
+    """The versions the results were made with (`store.versions`): those the sweep started
+    with, and its latest start's when they differ; this process's for a sweep recorded
+    before versions were."""
+    config = {"versions": info.versions or store.versions.current(info.storage)}
+    if info.resumed_versions:
+        config["resumed_versions"] = info.resumed_versions
+    return config
+
+
 def log_results(logger: ExperimentLogger, records: list[TrialResult], metric: str) -> None:
     """The results table (best first) and the best trial, counts per state, in the summary."""
     params = list(dict.fromkeys(k for r in records for k in r.params))
     finals = list(dict.fromkeys(k for r in records for k in analysis.numeric(r.final_metrics)))
     columns = ["trial", "state", metric, "best", "step", "elapsed_s", "retries", "reason"]
-    columns += ["wandb_run", *params, *(f"final/{k}" for k in finals)]
+    columns += ["wandb_run", "gpu_device", "gpu_share", *params, *(f"final/{k}" for k in finals)]
     data = [
         [
             r.trial,
@@ -161,6 +180,8 @@ def log_results(logger: ExperimentLogger, records: list[TrialResult], metric: st
             r.retries,
             r.reason,
             r.wandb_run,
+            r.gpu_device,
+            r.gpu_share,
             *(r.params.get(k) for k in params),
             *(r.final_metrics.get(k) for k in finals),
         ]
@@ -171,6 +192,8 @@ def log_results(logger: ExperimentLogger, records: list[TrialResult], metric: st
     for record in records:
         counts[record.state] = counts.get(record.state, 0) + 1
     values: dict[str, Any] = {"trials": counts}
+    if gpu_totals(records):
+        values["gpu"] = gpu_totals(records)  # GPU-hours, devices, mean MFU (store.gpu_usage)
     best = next((r for r in records if r.state == "complete"), None)
     if best is not None:
         values["best"] = {
@@ -231,10 +254,14 @@ def write_ablations(path: Path, found: Findings) -> None:
             "seeds": group.seeds,
             "status": group.status(),
             "metrics": found.rows.get(group.name, []),
+            "compute": asdict(found.costs.arms[group.name]) if found.costs else None,
         }
         for group in found.groups
     ]
     document = {"sweep": info.name, "metric": info.metric_name, "goal": info.goal}
+    document["adaptive_rounds"] = [r.to_dict() for r in found.sweep.rounds]
+    document["cost"] = found.costs.to_dict() if found.costs else None
+    document["compute"] = store.compute_totals(found.sweep.trials).to_dict()
     text = json.dumps({**document, "ablations": ablations}, indent=2, default=str)
     path.write_text(text + "\n")
 
@@ -250,10 +277,16 @@ def log_importance(logger: ExperimentLogger, importance: Importance) -> None:
 # --- plots ---------------------------------------------------------------------------------
 
 
-def trial_curves(info: SweepFile, records: list[TrialResult], metric: str) -> list[plots.Curve]:
-    """Each trial's metric over steps and seconds, from its JSONL mirror (else the store)."""
+def trial_curves(
+    info: SweepFile, records: list[TrialResult], metric: str, spec: SweepSpec | None = None
+) -> list[plots.Curve]:
+    """Each trial's metric over steps and seconds, from its JSONL mirror (else the store),
+    ordered (coloured) by the first numeric swept parameter when there is one."""
     key = wandb_key(metric)
     swept = analysis.swept_params(records)
+    by = next((k for k in swept if all(analysis.is_number(r.params.get(k)) for r in records)), None)
+    values = [r.params[by] for r in records] if by else []
+    log = bool(by and spec and analysis.is_log_scaled(spec, by, values))
     intermediate = None
     curves = []
     for record in records:
@@ -269,7 +302,8 @@ def trial_curves(info: SweepFile, records: list[TrialResult], metric: str) -> li
         label = ablation or f"#{record.trial} " + format_params(
             {k: record.params[k] for k in swept if k in record.params}, 40
         )
-        curves.append(plots.Curve(label, record.state, steps, seconds, values))
+        order = record.params.get(by) if by else None
+        curves.append(plots.Curve(label, record.state, steps, seconds, values, order, by, log))
     return curves
 
 
@@ -286,7 +320,7 @@ def draw(found: Findings, out: Path) -> dict[str, Path | None]:
     groups, importance = found.groups, found.importance
     metric, goal, name = info.metric_name, info.goal, info.name
     images: dict[str, Path | None] = {}
-    curves = trial_curves(info, records, metric)
+    curves = trial_curves(info, records, metric, spec)
     for x, label in (("step", "steps"), ("seconds", "wall-clock")):
         images[f"{metric} vs {label}"] = plots.plot_curves(
             curves, x, metric, f"{name}: {metric} vs {label}", out / f"curves_{x}.png"
@@ -296,6 +330,14 @@ def draw(found: Findings, out: Path) -> dict[str, Path | None]:
         log_x = analysis.is_log_scaled(spec, param, [v for v, _, _ in points])
         images[f"{metric} vs {param}"] = plots.plot_metric_vs_param(
             points, param, metric, log_x, out / f"{metric}_vs_{_file_name(param)}.png"
+        )
+    swept = analysis.swept_params(records)
+    if len(swept) >= 3:
+        rows = [{"params": r.params, "value": _final(r), "state": r.state} for r in records]
+        seen = {p: [r.params.get(p) for r in records] for p in swept}
+        log = {p: analysis.is_log_scaled(spec, p, values) for p, values in seen.items()}
+        images["parallel coordinates"] = plots.plot_parallel(
+            rows, swept, log, metric, goal, out / "parallel_coordinates.png"
         )
     if groups:
         entries = ablation_plot_entries(found, metric, goal)

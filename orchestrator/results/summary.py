@@ -19,6 +19,8 @@ from rich.table import Table
 from orchestrator.errors import UserError
 from orchestrator.format import STATE_STYLES, format_params, format_seconds, format_value
 from orchestrator.results.sweep import Sweep, flat_row, load_sweep
+from orchestrator.store.compute import totals as compute_totals
+from orchestrator.store.gpu_usage import compact, gpu_line
 from orchestrator.store.journal import JOURNAL_NAME
 from orchestrator.store.results import TrialResult
 from orchestrator.store.sweep_file import LOCK_FILE, SWEEP_FILE
@@ -45,7 +47,9 @@ def results_table(
 ) -> Table:
     """The rich summary table: best trial first."""
     table = Table(title=f"sweep {name}: {metric} ({goal})")
-    for column in ("trial", "params", "state", metric, "best", "step", "elapsed", "reason"):
+    with_gpu = any(t.gpu_share for t in trials)  # a CPU sweep's table is unchanged
+    columns = ("trial", "params", "state", metric, "best", "step", "elapsed", "reason")
+    for column in columns + ("gpu",) * with_gpu:
         table.add_column(
             column, justify="left" if column in ("params", "reason") else "right", overflow="fold"
         )
@@ -61,6 +65,7 @@ def results_table(
             format_value(result.last_step),
             format_seconds(elapsed) if elapsed is not None else "-",
             result.reason or "",
+            *[compact(result)] * with_gpu,
         )
     return table
 
@@ -74,6 +79,10 @@ def summarize(run_dir: Path, console: Console | None = None) -> Sweep:
     failures = failure_line(sweep.trials)
     if failures:
         console.print(failures, markup=False, highlight=False, soft_wrap=True)
+    console.print(compute_totals(sweep.trials).line(), markup=False, highlight=False)
+    gpu = gpu_line(sweep.trials)
+    if gpu:
+        console.print(gpu, markup=False, highlight=False)
     console.print(f"results: {json_path} {csv_path}")
     return sweep
 

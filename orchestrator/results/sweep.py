@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from orchestrator.plan.rounds import SeedRound, read_rounds
 from orchestrator.store.journal import load_study
 from orchestrator.store.results import TrialResult, best_first, count_states, trial_results
 from orchestrator.store.sweep_file import SweepFile, located, read_sweep_file
@@ -30,6 +31,7 @@ class Sweep:
     run_dir: Path
     info: SweepFile
     trials: list[TrialResult]  # best first: complete, running, interrupted, pruned, failed
+    rounds: list[SeedRound] = dataclasses.field(default_factory=list)  # adaptive seeds' added
 
     @property
     def name(self) -> str:
@@ -89,8 +91,9 @@ def load_sweep(run_dir: str | Path) -> Sweep:
     """Read a sweep's results from its directory (`runs/<sweep>`)."""
     run_dir = Path(run_dir)
     info = read_sweep_file(run_dir)
-    results = [_located(r, Path(info.run_dir)) for r in trial_results(load_study(info), info.goal)]
-    return Sweep(run_dir, info, best_first(results, info.goal))
+    study = load_study(info)
+    results = [_located(r, Path(info.run_dir)) for r in trial_results(study, info.goal)]
+    return Sweep(run_dir, info, best_first(results, info.goal), read_rounds(study.user_attrs))
 
 
 def _located(result: TrialResult, run_dir: Path) -> TrialResult:

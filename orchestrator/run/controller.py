@@ -8,7 +8,6 @@ their checkpoints, as the same Optuna trials, so no point of the plan runs twice
 
 from __future__ import annotations
 
-import functools
 import math
 import os
 import signal
@@ -24,16 +23,17 @@ from optuna.trial import TrialState
 from orchestrator import store
 from orchestrator.plan.expand import expand
 from orchestrator.programs.base import STOP_FILE
-from orchestrator.run import endings, verdicts
+from orchestrator.run import adaptive, checkpoint_checks, endings, packing, verdicts
 from orchestrator.run import setup as sweep_setup
 from orchestrator.run.active import ActiveTrial, SweepOutcome
 from orchestrator.run.dispatch import Point, TrialFactory, record_dispatch
 from orchestrator.run.display import Display, PlainDisplay, TrialView
 from orchestrator.run.endings import Ending
-from orchestrator.run.worker import run_trial
+from orchestrator.run.halting import HALT_AFTER, FirstFailures
+from orchestrator.run.warmup import warm_workers
+from orchestrator.run.worker import remote_run_trial
 from orchestrator.spec.model import SweepSpec
 from orchestrator.store import attrs, owners
-from orchestrator.tracking.redact import redact_text, secret_values
 
 SYSTEM_FAILURES = (
     ray.exceptions.WorkerCrashedError,
@@ -43,7 +43,6 @@ SYSTEM_FAILURES = (
 )
 POLL_SECONDS = 0.2
 CAPACITY_SECONDS = 2.0
-HALT_AFTER = 3  # trials that failed alike before dispatching stops
 LIMIT_GRACE_SECONDS = 10.0  # from a time limit's stop request to killing the worker
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -73,12 +72,12 @@ class Controller:
         self.goal = spec.metric.goal if spec.metric else "minimize"
         self.active: dict[Any, ActiveTrial] = {}  # generator -> trial
         self.plan = expand(spec)
-        self.distributions = store.distributions_for_plan([p.params for p in self.plan])
+        self.distributions = adaptive.distributions(spec)  # of every seed adaptive seeds may add
         self.stop_requests = 0
         self.stop_signal: int | None = None
         self.target_reached = False
         self.halted: str | None = None
-        self.first_failures: list[str | None] = []  # the reasons of this run's first endings
+        self.first_failures = FirstFailures()  # this run's first endings: all failed alike?
         copy_of = store.sweep_of_spec_copy(spec.path)  # resumed from the sweep's copy
         if copy_of:  # the sweep whose copy it is, wherever that folder now lies
             self.run_dir = Path(copy_of.run_dir)
@@ -88,24 +87,29 @@ class Controller:
         self.spec_dir = str(origin.parent)
         self.python_path = list(dict.fromkeys([self.spec_dir, os.getcwd()]))
         self.me = owners.new_identity()  # this controller, as the owner of its trials
+        self.packer = packing.packer_for(spec.resources)  # gpus: auto, else None
 
     # ---------------------------------------------------------------- setup
 
     def run(self) -> SweepOutcome:
         """Run the sweep; return when every trial has ended or the user stopped it."""
         self.spec.trial_program.check_ready(self.spec.path, Path(self.spec_dir))
+        checkpoint_checks.check_writable(self.spec)  # the `checkpoints:` store, before all
         self.spec, wandb_note = self.spec.with_reachable_wandb(self.run_dir)
         if wandb_note:
             print(wandb_note, flush=True)
         lock = sweep_setup.acquire_lock(self.run_dir)
-        started_ray = sweep_setup.start_ray(self.address, self.num_cpus, self.num_gpus)
+        started_ray = sweep_setup.start_ray(self.address, self.num_cpus, self.num_gpus, self.spec)
         in_main_thread = threading.current_thread() is threading.main_thread()
         if in_main_thread:  # Python takes signals only there; a service calls request_stop()
             previous = {sig: signal.signal(sig, self._on_signal) for sig in STOP_SIGNALS}
         try:
+            checkpoint_checks.warn_if_node_local(self.spec)  # several nodes, no store
+            warm_workers(self.spec, sweep_setup.capacity(self.spec), self._total())
             self.study, self.uid = sweep_setup.open_study(
                 self.spec, self.run_dir, self.plan, self.overrides, self._total()
             )
+            self.plan = adaptive.resumed_plan(self)  # with the seeds adaptive seeds added
             self.factory = TrialFactory(
                 self.spec,
                 self.plan,
@@ -115,7 +119,7 @@ class Controller:
                 self.python_path,
                 store.first_copies(self.study),
             )
-            self.waiting = store.count_waiting(self.study)  # kept as we take them
+            self.waiting = store.WaitingQueue(self.study)  # read once, taken in order
             prunes = self.metric and not isinstance(self.study.pruner, optuna.pruners.NopPruner)
             self.verdicts = verdicts.start() if prunes else None
             self._check_capacity()
@@ -147,7 +151,7 @@ class Controller:
         return len(self.plan) if self.plan else self.spec.run_cap
 
     def _check_capacity(self) -> None:
-        self.capacity = sweep_setup.capacity(self.spec)
+        self.capacity = sweep_setup.capacity(self.spec, self.packer and self.packer.share())
         self.capacity_checked = time.monotonic()
 
     # ---------------------------------------------------------------- the loop
@@ -173,13 +177,20 @@ class Controller:
                 if orphans:
                     self._dispatch(optuna.trial.Trial(self.study, orphans.pop(0)), True)
                 elif self._more_to_ask():
-                    self.waiting -= 1
-                    self._dispatch(self.study.ask(self.distributions or None), False)
+                    trial = (  # bayes: created with its owner on it (run_cap)
+                        self.waiting.take(self.distributions)
+                        if self.plan
+                        else store.run_cap.ask(self.study, self.distributions, self.me)
+                    )
+                    if trial is not None:  # None: another controller took the last one
+                        self._dispatch(trial, False)
                 else:
                     break
             if not self.active:
                 if self.stop_requests or self.target_reached or self.halted:
                     return
+                if adaptive.add_round(self):  # every trial so far ended: more seeds?
+                    continue
                 if not owners.others_run(self.study):
                     return
                 time.sleep(POLL_SECONDS)  # another controller's trials may yet be orphaned
@@ -194,9 +205,10 @@ class Controller:
                 return
 
     def _more_to_ask(self) -> bool:
-        if self.plan:  # counted down as we take them; read again when it reaches 0
-            self.waiting = self.waiting if self.waiting > 0 else store.count_waiting(self.study)
-            return self.waiting > 0
+        if self.plan:  # taken from a queue read once; read again when it runs dry
+            if not self.waiting:
+                self.waiting.refill()
+            return len(self.waiting) > 0
         if self.spec.run_cap is None:
             return True
         ours = [  # trials of orchestrate controllers: a plain Optuna study's own do not count
@@ -238,7 +250,8 @@ class Controller:
     def _submit(self, active: ActiveTrial) -> None:
         options: dict[str, Any] = {"num_cpus": self.spec.resources.cpus, "max_retries": 0}
         if self.spec.resources.gpus:
-            options["num_gpus"] = self.spec.resources.gpus
+            packer, number = self.packer, active.trial.number
+            options["num_gpus"] = packer.dispatch(number) if packer else self.spec.resources.gpus
         if self.verdicts is not None and active.request.program.waits_for_verdicts:
             active.judged = 0
             active.request.verdict = verdicts.VerdictWait(
@@ -263,19 +276,24 @@ class Controller:
         except ray.exceptions.RayTaskError as error:
             if isinstance(error.cause, KeyboardInterrupt | ray.exceptions.TaskCancelledError):
                 self._end(active, self._returned(active))
+            elif self.packer and self.packer.retries_alone(active.trial.number, error):
+                self._on_system_failure(active, error)  # again, from its checkpoint, alone
             else:
                 reason = endings.reason_of(error.cause)
                 self._end(active, endings.failed(reason, endings.traceback_of(error)))
             return
+        if packing.on_event(self.packer, active.view, event):  # the GPU column; gpus: auto
+            self._check_capacity()
         kind = event["event"]
         if kind == "started":
             active.view.node = event.get("node_ip") or event.get("node") or ""
             active.view.started = event["started_at"]
             active.view.state = "running"
             active.began_at = active.heard_at = time.time()
-            active.trial.set_user_attr(attrs.NODE, active.view.node)
-            active.trial.set_user_attr(attrs.NODE_ID, event.get("node_id"))
-            active.trial.set_user_attr(attrs.STARTED_AT, round(event["started_at"], 3))
+            started = {attrs.NODE: active.view.node, attrs.NODE_ID: event.get("node_id")}
+            started[attrs.STARTED_AT] = round(event["started_at"], 3)
+            started[attrs.WORKER] = store.worker_record(event, self.spec.resources)
+            store.set_user_attrs(active.trial, started)  # one write
             self.display.update(active.view, "started")
         elif kind == "metrics":
             active.heard_at = time.time()
@@ -375,21 +393,9 @@ class Controller:
         active.view.reason = ending.reason
         active.view.ended = time.time()
         self.display.update(active.view, "finished")
-        self._halt_on_one_failure(ending, active.view.params)
-
-    def _halt_on_one_failure(self, ending: Ending, params: dict[str, Any]) -> None:
-        """When this run's first HALT_AFTER trials all fail for one reason that is not the
-        configuration's (an import error, a missing metric; not a divergence), stop
-        dispatching: the rest would fail the same way. They stay queued for a rerun."""
-        if len(self.first_failures) >= HALT_AFTER or ending.state is None:
-            return
-        failed = ending.state == TrialState.FAIL and ending.reason != "diverged"
-        reason = redact_text(ending.reason or "", secret_values(params))  # said on the console
-        self.first_failures.append(reason if failed else None)
-        reasons = set(self.first_failures)
-        alike = len(self.first_failures) == HALT_AFTER and len(reasons) == 1
-        if alike and None not in reasons and self._more_to_ask():
-            self.halted = self.first_failures[0]
+        reason = self.first_failures.note(ending, active.view.params)
+        if reason and self._more_to_ask():  # the rest would fail alike: they stay queued
+            self.halted = reason
             print(
                 f"\nstopping: the first {HALT_AFTER} trials all failed with: {self.halted}\n"
                 "fix that and run the same command again: the rest are still queued",
@@ -431,9 +437,3 @@ class Controller:
             for active in list(self.active.values()):
                 if not active.stopping:  # a trial still queued in Ray is simply cancelled
                     self._stop(active, "interrupted", cancel=active.view.state == "queued")
-
-
-@functools.cache
-def remote_run_trial() -> Any:
-    """The worker's Ray task, made once: Ray exports a remote function each time one is made."""
-    return ray.remote(run_trial)

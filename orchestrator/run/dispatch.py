@@ -2,7 +2,8 @@
 
 A trial popped from the study is a plan point (grid, random, ablation: its `plan_index`), a
 point the sampler chooses (bayes), or no point at all: a second copy of a plan point that
-two controllers enqueued at once, or a trial asked for after the plan ran out. An adopted
+two controllers enqueued at once, a trial asked for after the plan ran out, or a bayes
+trial past `run_cap` (`store.run_cap`: several controllers at the cap at once). An adopted
 trial (left RUNNING by a controller that died) keeps its directory and its wandb run.
 """
 
@@ -19,9 +20,11 @@ import optuna
 from orchestrator.plan import search
 from orchestrator.plan.expand import PlannedTrial, trainer_overrides
 from orchestrator.programs.base import STOP_FILE, TrialRequest
+from orchestrator.programs.checkpoint_store import TrialStore, trial_store
 from orchestrator.run.naming import run_options
 from orchestrator.spec.model import SweepSpec
-from orchestrator.store import attrs
+from orchestrator.store import attrs, run_cap
+from orchestrator.store.batched import set_user_attrs
 from orchestrator.store.sweep_file import within_sweep
 from orchestrator.store.trials import earlier_twin
 
@@ -62,6 +65,10 @@ class TrialFactory:
             return Point(planned.params, planned.overrides, planned)
         if self.plan:
             return "no planned point left to run"  # another controller took the last one
+        if self.spec.run_cap and not adopted:  # several controllers at the cap: see run_cap
+            over = run_cap.over_cap(study, trial.number, self.spec.run_cap)
+            if over:
+                return over
         params = search.suggest(trial, self.spec)  # an adopted trial gets its own back
         overrides = trainer_overrides(self.spec, params, self.spec.seeds[0])
         return Point(params, overrides, None)
@@ -92,7 +99,17 @@ class TrialFactory:
             python_path=self.python_path,
             spec_dir=self.spec_dir,
             wandb=options,
+            checkpoint_store=self.trial_store(trial.number, stored if adopted else {}),
         )
+
+    def trial_store(self, number: int, stored: dict[str, Any]) -> TrialStore | None:
+        """The trial's folder in the `checkpoints:` store: an adopted trial keeps its own."""
+        if self.spec.checkpoints is None:
+            return None
+        keep = self.spec.checkpoints.keep
+        if stored.get(attrs.CHECKPOINT_STORE):
+            return TrialStore(**stored[attrs.CHECKPOINT_STORE], keep=keep)
+        return trial_store(self.spec.checkpoints.uri, keep, self.spec.name, self.uid, number)
 
 
 def record_dispatch(
@@ -109,13 +126,16 @@ def record_dispatch(
         if stored.get(attrs.STATUS_DETAIL):
             trial.set_user_attr(attrs.STATUS_DETAIL, None)
         return
-    trial.set_user_attr(attrs.OWNER, owner)
-    trial.set_user_attr(attrs.HEARTBEAT, round(time.time(), 1))
 
     def recorded(path: str) -> str:
         return within_sweep(path, run_dir) if run_dir else path
 
-    trial.set_user_attr(attrs.CHECKPOINT_DIR, recorded(request.checkpoint_dir))
+    values = {attrs.OWNER: owner, attrs.HEARTBEAT: round(time.time(), 1)}
+    values[attrs.CHECKPOINT_DIR] = recorded(request.checkpoint_dir)
+    if request.checkpoint_store is not None:
+        place = request.checkpoint_store
+        values[attrs.CHECKPOINT_STORE] = {"uri": place.uri, "key": place.key}
     if request.wandb is not None:
-        trial.set_user_attr(attrs.WANDB_RUN_ID, request.wandb.run_id)
-        trial.set_user_attr(attrs.WANDB_DIR, recorded(str(request.wandb.wandb_dir)))
+        values[attrs.WANDB_RUN_ID] = request.wandb.run_id
+        values[attrs.WANDB_DIR] = recorded(str(request.wandb.wandb_dir))
+    set_user_attrs(trial, values)  # one write

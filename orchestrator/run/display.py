@@ -40,6 +40,7 @@ class TrialView:
     ended: float | None = None
     node: str = ""
     reason: str | None = None
+    gpu: dict[str, Any] = field(default_factory=dict)  # device, share, memory_mb, util
 
     def elapsed(self) -> float:
         if self.state == "queued":
@@ -58,6 +59,19 @@ class TrialView:
         """Its params and failure reason as a person may see them: secrets redacted."""
         reason = redact_text(self.reason, self._secrets) if self.reason else None
         return self._params_shown, reason
+
+
+def gpu_column(gpu: dict[str, Any]) -> str:
+    """`0 x0.25 3.1G 45%`: the device, its share, the peak memory and utilisation reported."""
+    if not gpu:
+        return ""
+    share = gpu.get("share") or 1
+    parts = [str(gpu.get("device", "?")), f"x{share:.2g}"]
+    if gpu.get("memory_mb") is not None:
+        parts.append(f"{gpu['memory_mb'] / 1024:.1f}G")
+    if gpu.get("util") is not None:
+        parts.append(f"{gpu['util']:.0f}%")
+    return " ".join(parts)
 
 
 class Display(Protocol):
@@ -95,6 +109,8 @@ class PlainDisplay:
         line = f"[{self.done}/{self.total or '?'}] trial {view.number} {view.state} {params}"
         if view.node:
             line += f" node={view.node}"
+        if view.gpu:
+            line += f" gpu={gpu_column(view.gpu).replace(' ', ',')}"
         if event == "finished":
             line += f" best={format_value(view.best)} step={format_value(view.step)}"
             line += f" elapsed={format_seconds(view.elapsed())}"
@@ -137,6 +153,8 @@ class LiveDisplay:
     def render(self) -> Group:
         table = Table(expand=False, header_style="bold")
         columns = ("trial", "params", "state", "step", self.metric, "best", "elapsed", "node")
+        with_gpu = any(v.gpu for v in self.views.values())  # a CPU sweep's table is unchanged
+        columns += ("gpu",) * with_gpu
         for column in columns:
             table.add_column(
                 column, justify="right" if column != "params" else "left", overflow="fold"
@@ -158,6 +176,7 @@ class LiveDisplay:
                 format_value(view.best),
                 format_seconds(view.elapsed()),
                 view.node,
+                *[gpu_column(view.gpu)] * with_gpu,
             )
         return Group(table, self.progress)
 

@@ -19,6 +19,7 @@ import optuna
 from optuna.trial import TrialState
 
 from orchestrator.store import attrs
+from orchestrator.store.batched import set_user_attrs
 
 TRACEBACK_CHARS = 8000
 
@@ -98,17 +99,19 @@ def record(study: optuna.Study, trial: optuna.Trial, ending: Ending) -> None:
         trial.set_user_attr(attrs.DISCARDED, ending.discarded)
         study.tell(trial, state=TrialState.FAIL)
         return
-    trial.set_user_attr(attrs.ENDED_AT, round(time.time(), 3))
+    ended: dict[str, Any] = {attrs.ENDED_AT: round(time.time(), 3)}
     if ending.state is None:
-        trial.set_user_attr(attrs.STATUS_DETAIL, attrs.INTERRUPTED)
-        trial.set_user_attr(attrs.OWNER, None)  # released: any controller may resume it
+        ended[attrs.STATUS_DETAIL] = attrs.INTERRUPTED
+        ended[attrs.OWNER] = None  # released: any controller may resume it
+        set_user_attrs(trial, ended)
         return
     if ending.reason:
-        trial.set_user_attr(attrs.FAILURE_REASON, ending.reason)
+        ended[attrs.FAILURE_REASON] = ending.reason
     if ending.trace:
-        trial.set_user_attr(attrs.TRACEBACK, ending.trace[-TRACEBACK_CHARS:])
+        ended[attrs.TRACEBACK] = ending.trace[-TRACEBACK_CHARS:]
     if ending.final_metrics is not None:
-        trial.set_user_attr(attrs.FINAL_METRICS, ending.final_metrics)
+        ended[attrs.FINAL_METRICS] = ending.final_metrics
+    set_user_attrs(trial, ended)
     value = ending.value if ending.state == TrialState.COMPLETE else None
     study.tell(trial, value, state=ending.state)
 

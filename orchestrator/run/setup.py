@@ -20,9 +20,9 @@ import ray
 
 from orchestrator import store
 from orchestrator.errors import UserError
-from orchestrator.plan import search
+from orchestrator.plan import rounds, search
 from orchestrator.plan.expand import PlannedTrial
-from orchestrator.run import reaper
+from orchestrator.run import auth, probe, reaper, shipping
 from orchestrator.spec.model import SweepSpec
 
 
@@ -63,20 +63,41 @@ def release_lock(handle: TextIO) -> None:
 _watcher: subprocess.Popen | None = None  # kills our local Ray's leftovers if we are killed
 
 
-def start_ray(address: str | None, num_cpus: float | None, num_gpus: float | None) -> bool:
+def start_ray(
+    address: str | None,
+    num_cpus: float | None,
+    num_gpus: float | None,
+    spec: SweepSpec | None = None,
+) -> bool:
     """Join the cluster at `address` (or $RAY_ADDRESS), else start a local Ray with this
-    machine's CPUs. Returns whether we started it (and so shut it down after)."""
+    machine's CPUs. Returns whether we started it (and so shut it down after).
+
+    Joining, the token is sent where Ray keeps one (`run.auth`); with a `spec`, orchestrate
+    and the spec's directory are shipped with the job (`run.shipping`) and every node is
+    probed for what a trial imports (`run.probe`), as they are in a service job that shipped
+    them (Ray is already up there)."""
     if ray.is_initialized():
+        if spec is not None and shipping.shipped_here():
+            _probe(spec, shipping.spec_dir_of(spec))
         return False
     address = address or os.environ.get("RAY_ADDRESS")
     kwargs: dict[str, Any] = {"log_to_driver": False, "configure_logging": False}
     if address:
         check_reachable(address)
+        auth.join_mode(address)  # a token where Ray keeps it, when the cluster wants one
+        spec_dir = shipping.spec_dir_of(spec) if spec is not None else None
+        env = shipping.runtime_env(spec_dir) if spec is not None else None
         try:
-            ray.init(address=address, **kwargs)
+            ray.init(address=address, runtime_env=env, **kwargs)
         except (ConnectionError, RuntimeError, ValueError) as error:
             reason = str(error).splitlines()[0] if str(error) else type(error).__name__
             raise UserError(f"cannot join the Ray cluster at {address}: {reason}") from None
+        if spec is not None:
+            try:
+                _probe(spec, spec_dir)
+            except BaseException:
+                ray.shutdown()
+                raise
     else:
         # Ray announces, on every start, that token authentication is on: not our user's news.
         logging.getLogger("ray._private.authentication").setLevel(logging.ERROR)
@@ -90,6 +111,11 @@ def start_ray(address: str | None, num_cpus: float | None, num_gpus: float | Non
         global _watcher
         _watcher = reaper.watch(os.getpid())
     return True
+
+
+def _probe(spec: SweepSpec, spec_dir: Path | None) -> None:
+    nodes, seconds = probe.check_nodes(spec, spec_dir)
+    print(f"{nodes} node(s) can import what a trial needs (probed in {seconds:.1f} s)", flush=True)
 
 
 def stop_ray() -> None:
@@ -140,6 +166,7 @@ def open_study(
         pruner=search.make_pruner(spec),
         load_if_exists=True,
     )
+    plan = rounds.full_plan(spec, rounds.read_rounds(study.user_attrs), plan)  # seeds added
     problem = store.attach_problem(study, goal, [p.params for p in plan])
     if problem:
         raise UserError(f"{spec.path}: study {study_name!r} {problem}")
@@ -164,13 +191,15 @@ def open_study(
         spec_hash=spec.spec_hash,
         trial_config=trial_config(spec),
         uid=uid,
+        **store.versions.for_start(known and known.versions, spec.storage, run_dir),
     )
     store.write_sweep_file(run_dir, sweep)
-    store.enqueue_plan(study, [p.params for p in plan])
+    store.enqueue_plan(study, [p.params for p in plan], rounds.dispatch_order(plan))
     return study, uid
 
 
 TRIAL_DEFINING = ("method", "metric", "program", "command", "base", "trainer", "seeds")
+TRIAL_DEFINING += ("seed_range",)  # adaptive seeds' (min, max): the distributions' seeds
 
 
 def trial_config(spec: SweepSpec) -> dict[str, Any]:
@@ -211,12 +240,13 @@ def label_study(study: optuna.Study, spec: SweepSpec) -> None:
     study.set_user_attr("spec", Path(spec.path).read_text()[:20_000])
 
 
-def capacity(spec: SweepSpec) -> int:
+def capacity(spec: SweepSpec, gpus: float | None = None) -> int:
     """How many trials to keep in flight: as many as the cluster's resources fit, plus one
     queued in Ray so a freed slot starts the next trial at once (Ray holds it until then);
-    exactly `max_concurrent` when that is the tighter limit (Ray cannot enforce it)."""
+    exactly `max_concurrent` when that is the tighter limit (Ray cannot enforce it).
+    `gpus`: a trial's share now, under `gpus: auto` (`run.packing`)."""
     resources = ray.cluster_resources()
-    need = spec.resources
+    need = spec.resources.model_copy(update={"gpus": gpus or spec.resources.gpus_needed})
     fits = [math.floor(resources.get("CPU", 0) / need.cpus + 1e-9)] if need.cpus else []
     if need.gpus:
         fits.append(math.floor(resources.get("GPU", 0) / need.gpus + 1e-9))

@@ -1,7 +1,8 @@
 """The trial as it runs on a Ray worker: say where it runs, then run its program.
 
 `run_trial` is a Ray generator task. It yields events to the controller:
-  {"event": "started", "node": ..., "pid": ..., "cuda_visible_devices": ...}
+  {"event": "started", "node": ..., "pid": ..., "cuda_visible_devices": ..., "gpus": share,
+   "gpu_ids": [...]}
   {"event": "metrics", "reports": [metrics dict, ...]}   (as the program reports them)
   {"event": "finished", "result": {...}}                  (the program's return value)
 An exception in the program propagates: the controller records it with its traceback.
@@ -12,6 +13,7 @@ How the program runs (in a thread of the task, or as a subprocess) is its own
 
 from __future__ import annotations
 
+import functools
 import os
 import socket
 import time
@@ -19,11 +21,22 @@ from collections.abc import Iterator
 from typing import Any
 
 from orchestrator.programs.base import AGENT_ENV, TrialRequest
+from orchestrator.run import shipping
+
+
+@functools.cache
+def remote_run_trial() -> Any:
+    """The Ray task of `run_trial`, made once: Ray exports a remote function each time one
+    is made."""
+    import ray
+
+    return ray.remote(run_trial)
 
 
 def run_trial(request: TrialRequest) -> Iterator[dict[str, Any]]:
     """Run one trial and yield its events (the body of the Ray generator task)."""
     yield started_event()
+    request = shipping.as_shipped(request)  # the spec's directory as Ray unpacked it here
     saved_env = _apply_env({key: None for key in AGENT_ENV} | request.env)
     try:
         yield from request.program.run(request.resolved(os.environ))
@@ -41,7 +54,22 @@ def started_event() -> dict[str, Any]:
         "pid": os.getpid(),
         "started_at": time.time(),
         "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
+        **_gpus(),
     }
+
+
+def _gpus() -> dict[str, Any]:
+    """The GPUs Ray gave this task: which (`gpu_ids`) and what share of one (`gpus`); none
+    outside Ray or without GPUs."""
+    try:
+        import ray
+
+        context = ray.get_runtime_context()
+        share = context.get_assigned_resources().get("GPU")
+        ids = [str(i) for i in ray.get_gpu_ids()]
+    except Exception:
+        return {}
+    return {"gpus": share, "gpu_ids": ids} if share else {}
 
 
 def _node_id() -> str | None:

@@ -5,8 +5,10 @@ Everything goes through Ray's Jobs API, so the client needs no Ray of its own ru
 connection but HTTP:
 - a sweep is a Ray Job (`orchestrate-<sweep>-<hex>`, metadata `orchestrate=sweep`,
   `sweep=<name>`, `runs=<root>`) whose entrypoint, `orchestrator.service.host serve`, runs
-  the controller on the head node; its working_dir is the spec's directory (the spec and any
-  program module next to it), uploaded by Ray;
+  the controller on the head node; its runtime environment (`run.shipping`) carries
+  orchestrate, the trainer and the spec's directory (the spec and any program next to it),
+  so the cluster's Python need not have orchestrate; the controller probes every node for
+  what a trial imports before the sweep starts, and a failure is the job's reason;
 - the sweep's store and runs live under an absolute runs root on the head node
   (default `~/orchestrate/runs`), so they outlive the job and every controller restart;
 - `status`, `ls` and `pull` run a short query job on the head node that reads that store
@@ -21,6 +23,7 @@ import asyncio
 import base64
 import io
 import json
+import logging
 import re
 import secrets
 import shlex
@@ -32,10 +35,10 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from orchestrator.errors import UserError
+from orchestrator.run import auth, shipping
 from orchestrator.service.host import JSON_MARK, STARTED_MARK, TAR_MARK
 
 DEFAULT_CLUSTER_RUNS = "~/orchestrate/runs"
-UPLOAD_EXCLUDES = [".git", ".venv", "runs", "wandb", "__pycache__", "*.pt", ".pytest_cache"]
 JOB_ENV = {
     "PYTHONUNBUFFERED": "1",
     "RAY_DEDUP_LOGS": "0",  # every controller line in the job's log, none folded
@@ -65,10 +68,20 @@ def connect(address: str) -> Any:
         )
     if "://" not in address:
         address = "http://" + address
-    try:
-        return JobSubmissionClient(address)
+    _quiet_uploads()
+    try:  # the token where Ray keeps it, with no RAY_AUTH_MODE to set
+        return JobSubmissionClient(address, headers=auth.http_headers())
     except Exception as error:  # ConnectionError, AuthenticationError, version mismatch
-        raise UserError(f"{address}: cannot reach the Ray Jobs API: {_first_line(error)}") from None
+        raise auth.http_failure(address, error) or UserError(
+            f"{address}: cannot reach the Ray Jobs API: {_first_line(error)}"
+        ) from None
+
+
+def _quiet_uploads() -> None:
+    """Ray logs each package it uploads (orchestrate, the trainer, the spec's directory) at
+    INFO on the client's terminal; its warnings (a package near the size limit) still show."""
+    for name in ("ray.dashboard.modules.dashboard_sdk", "ray._private.runtime_env.packaging"):
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def submit(address: str, spec_path: str, overrides: list[str], runs_root: str) -> Submission:
@@ -97,11 +110,9 @@ def submit(address: str, spec_path: str, overrides: list[str], runs_root: str) -
         client.submit_job(
             entrypoint=entrypoint,
             submission_id=job_id,
-            runtime_env={
-                "working_dir": str(spec_file.parent),
-                "excludes": UPLOAD_EXCLUDES,
-                "env_vars": JOB_ENV,
-            },
+            # orchestrate and the spec's directory travel with the job: the cluster's
+            # Python needs Ray, torch, optuna and wandb, not orchestrate
+            runtime_env=shipping.runtime_env(spec_file.parent, JOB_ENV),
             metadata={"orchestrate": "sweep", "sweep": spec.name, "runs": runs_root},
         )
     except (RuntimeError, ValueError) as error:  # the upload too big, the cluster refused
@@ -197,7 +208,8 @@ def cancel(address: str, name: str, timeout: float = 600.0) -> str:
 
 def pull(address: str, name: str, runs: Path, checkpoints: bool = False) -> Path:
     """Copy the sweep's directory from the head node to `runs/<name>` here (checkpoints only
-    when asked); its paths are rewritten so `status` and `report` work on the copy."""
+    when asked: from the spec's `checkpoints:` store when it has one); its paths are rewritten
+    so `status` and `report` work on the copy."""
     client = connect(address)
     job = _latest_job(client, name, address)
     args = ["pack", name, job.metadata["runs"]] + (["--checkpoints"] if checkpoints else [])
@@ -210,6 +222,10 @@ def pull(address: str, name: str, runs: Path, checkpoints: bool = False) -> Path
         archive.extractall(runs, filter="data")
     run_dir = (runs / name).resolve()
     relocate(run_dir, answer["json"]["run_dir"])
+    if checkpoints:  # a sweep with `checkpoints:` keeps them in its store, not on the head
+        from orchestrator.service.checkpoints import pull_checkpoints
+
+        pull_checkpoints(run_dir)
     return run_dir
 
 
@@ -280,7 +296,10 @@ def _query(client: Any, args: list[str], timeout: float = QUERY_TIMEOUT) -> dict
     job_id = f"orchestrate-query-{secrets.token_hex(4)}"
     entrypoint = shlex.join(["python", "-m", "orchestrator.service.host", "query", *args])
     client.submit_job(
-        entrypoint=entrypoint, submission_id=job_id, metadata={"orchestrate": "query"}
+        entrypoint=entrypoint,
+        submission_id=job_id,
+        metadata={"orchestrate": "query"},
+        runtime_env=shipping.runtime_env(),
     )
     deadline = time.monotonic() + timeout
     while (status := client.get_job_status(job_id)).name in LIVE:

@@ -3,7 +3,7 @@
 The format is a superset of the W&B sweep configuration, so an existing W&B sweep YAML loads
 unchanged. Our extensions: `method: ablation` with `baseline:`/`ablations:`, `seeds:`,
 `optuna:`, `base:`, `trainer:`, `resources:`, `max_concurrent:`, `max_retries:`,
-`trial_timeout:`, `report_timeout:`, `wandb:`, `storage:` and `study_name:`.
+`trial_timeout:`, `report_timeout:`, `wandb:`, `storage:`, `study_name:` and `checkpoints:`.
 
 `load_spec` reports every problem at once, one line each, `FILE:LINE: key.path: message`, as a
 `SpecError` (the CLI prints the lines and exits 2). Parameters are flattened to dotted keys:
@@ -31,10 +31,18 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    ConfigDict,
+    Field,
+    PlainValidator,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from orchestrator.errors import UserError
 from orchestrator.programs.base import Program
+from orchestrator.spec.checkpoints import Checkpoints
 from orchestrator.spec.parameter import (
     GRID_DISTRIBUTIONS,
     Number,
@@ -44,6 +52,7 @@ from orchestrator.spec.parameter import (
     raise_problems,
     show,
 )
+from orchestrator.spec.seeds import adaptive_seed_range, seed_range_or_none
 from orchestrator.tracking.info import server_unreachable
 from orchestrator.tracking.redact import ENVVAR_MACRO
 
@@ -123,17 +132,41 @@ class OptunaOptions(StrictModel):
     seed: int = 0
 
 
+def _gpus(value: Any) -> int | float | str:
+    """A number of GPUs, or "auto" (`run.packing`)."""
+    if value == "auto":
+        return value
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ValueError(f"must be a number or auto (got {show(value)})")
+    return value
+
+
 class Resources(StrictModel):
-    """Per trial, as Ray counts them; a fraction of a GPU lets trials share one."""
+    """Per trial, as Ray counts them; a fraction of a GPU lets trials share one. `gpus: auto`
+    packs trials onto GPUs by the memory the first one used (`run.packing`), at most
+    `max_per_gpu` to a device."""
 
     cpus: Number = 1
-    gpus: Number = 0
+    gpus: Annotated[int | float | str, PlainValidator(_gpus)] = 0
+    max_per_gpu: Annotated[int, Field(ge=1)] | None = None  # with gpus: auto (default 8)
+
+    @property
+    def auto_gpus(self) -> bool:
+        return self.gpus == "auto"
+
+    @property
+    def gpus_needed(self) -> float:
+        """The GPUs a trial needs to start: under auto, a whole one until it is measured."""
+        return 1.0 if self.auto_gpus else float(self.gpus)
 
     @model_validator(mode="after")
     def _check(self) -> Resources:
-        problems = [((k,), f"must be >= 0 (got {v})") for k, v in self if v < 0]
-        if self.gpus > 1 and self.gpus != int(self.gpus):
+        numbers = [(k, v) for k, v in self if isinstance(v, int | float) and k != "max_per_gpu"]
+        problems = [((k,), f"must be >= 0 (got {v})") for k, v in numbers if v < 0]
+        if not self.auto_gpus and self.gpus > 1 and self.gpus != int(self.gpus):
             problems.append((("gpus",), f"above 1 must be a whole number (got {self.gpus})"))
+        if self.max_per_gpu is not None and not self.auto_gpus:
+            problems.append((("max_per_gpu",), "is for gpus: auto (a fixed gpus packs itself)"))
         raise_problems(problems)
         return self
 
@@ -160,7 +193,8 @@ class SweepSpec(StrictModel):
     method: Literal["grid", "random", "bayes", "ablation"]
     metric: Metric | None = Field(None, validate_default=True)
     run_cap: Annotated[int, Field(gt=0)] | None = Field(None, validate_default=True)
-    seeds: list[int] = Field([0], validate_default=True)
+    seeds: list[int] = Field([0], validate_default=True)  # `{min, max}`: the first min
+    seed_range: tuple[int, int] | None = None  # (min, max) of adaptive seeds, set from seeds:
     parameters: dict[str, Parameter] = Field({}, validate_default=True)
     early_terminate: EarlyTerminate | None = None
     program: str | None = None
@@ -178,6 +212,7 @@ class SweepSpec(StrictModel):
     wandb: WandbOptions = WandbOptions()
     storage: str | None = None
     study_name: str | None = None
+    checkpoints: Checkpoints | None = None
     # W&B keys accepted so that a W&B sweep loads unchanged; project/entity fill `wandb`.
     project: str | None = None
     entity: str | None = None
@@ -190,6 +225,14 @@ class SweepSpec(StrictModel):
     param_paths: dict[str, tuple[str, ...]] = {}  # each parameter's key path as written
     # What every trial runs, resolved from `program`/`command` (never dumped).
     trial_program: Program = Field(exclude=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _seed_range(cls, data: Any) -> Any:
+        """`seeds: {min, max}` also sets `seed_range` (the seeds validator says what is wrong)."""
+        if isinstance(data, dict) and isinstance(data.get("seeds"), dict):
+            data = {**data, "seed_range": seed_range_or_none(data["seeds"], data.get("method"))}
+        return data
 
     @field_validator("name")
     @classmethod
@@ -216,7 +259,9 @@ class SweepSpec(StrictModel):
     @field_validator("seeds", mode="before")
     @classmethod
     def _seeds(cls, seeds: Any, info: ValidationInfo) -> Any:
-        if isinstance(seeds, int) and not isinstance(seeds, bool):
+        if isinstance(seeds, dict):
+            seeds = list(range(adaptive_seed_range(seeds, info.data.get("method"))[0]))
+        elif isinstance(seeds, int) and not isinstance(seeds, bool):
             if seeds < 1:
                 raise ValueError(f"a count of seeds must be at least 1 (got {seeds})")
             seeds = list(range(seeds))

@@ -8,7 +8,10 @@ the plan's points in it (`trials`), which controller runs which trial (`owners`)
 trial as everything downstream reads it (`results.TrialResult`).
 """
 
-from orchestrator.store import attrs
+from orchestrator.store import attrs, run_cap, versions
+from orchestrator.store.batched import set_user_attrs
+from orchestrator.store.compute import totals as compute_totals
+from orchestrator.store.compute import worker_record
 from orchestrator.store.journal import (
     JOURNAL_NAME,
     JournalFile,
@@ -45,6 +48,7 @@ from orchestrator.store.trials import (
     plan_conflict,
     storable,
 )
+from orchestrator.store.waiting import WaitingQueue
 
 __all__ = [
     "JOURNAL_NAME",
@@ -55,12 +59,16 @@ __all__ = [
     "TrialResult",
     "attach_problem",
     "attrs",
+    "run_cap",
+    "versions",
     "best_first",
     "count_states",
     "distributions_for_plan",
     "count_waiting",
     "earlier_twin",
     "first_copies",
+    "set_user_attrs",
+    "WaitingQueue",
     "enqueue_plan",
     "journal_path",
     "load_study",
@@ -68,6 +76,8 @@ __all__ = [
     "plan_conflict",
     "read_sweep_file",
     "storable",
+    "worker_record",
+    "compute_totals",
     "storage_label",
     "sweep_dirs",
     "sweep_of_spec_copy",

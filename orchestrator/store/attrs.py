@@ -9,6 +9,7 @@ from __future__ import annotations
 
 PLAN_INDEX = "plan_index"  # its point in a fixed plan (grid, random, ablation x seeds)
 CHECKPOINT_DIR = "checkpoint_dir"  # the trial's directory: checkpoints, output, STOP file
+CHECKPOINT_STORE = "checkpoint_store"  # {"uri", "key"}: its folder in a `checkpoints:` store
 WANDB_RUN_ID = "wandb_run_id"
 WANDB_RUN_PATH = "wandb_run_path"  # entity/project/id, once a run is synced
 WANDB_DIR = "wandb_dir"
@@ -24,5 +25,9 @@ FINAL_METRICS = "final_metrics"  # the program's numeric and string results
 DISCARDED = "discarded"  # why a trial is no point of the sweep (a duplicate)
 OWNER = "controller"  # the controller that runs it (see `orchestrator.store.owners`)
 HEARTBEAT = "heartbeat"  # rewritten while its owner runs it
+WORKER = "worker"  # {"pid", "cpus", "gpus"}: the worker process of its last start, and what
+#                  it asked for (fair cost comparisons, compute accounting)
+
+SEED_ROUNDS = "seed_rounds"  # a study attribute: adaptive seeds' added rounds, in order
 
 INTERRUPTED = "interrupted"  # the value of STATUS_DETAIL

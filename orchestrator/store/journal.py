@@ -29,6 +29,7 @@ from optuna.storages.journal import JournalFileBackend
 from optuna.storages.journal._file import get_lock_file
 
 from orchestrator.errors import UserError, UserNotice
+from orchestrator.store.database import open_database
 from orchestrator.store.sweep_file import SweepFile
 
 JOURNAL_NAME = "study.journal"
@@ -164,7 +165,7 @@ def open_storage(storage: str | None, run_dir: Path, *, writer: bool = True) -> 
     Either way the user is told in one line. A journal that cannot be opened is a UserError.
     """
     if storage and "://" in storage:
-        return optuna.storages.get_storage(storage)
+        return open_database(storage)
     path = journal_path(storage, run_dir)
     try:
         if writer:

@@ -21,6 +21,8 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from orchestrator.store import attrs
+from orchestrator.store.compute import trial_compute, worker_name
+from orchestrator.store.gpu_usage import gpu_fields
 from orchestrator.store.json_record import JsonRecord
 from orchestrator.tracking.redact import redact_text, sanitize, secret_values
 
@@ -49,6 +51,16 @@ class TrialResult(JsonRecord):
     ended_at: float | None = None
     elapsed_s: float | None = None
     traceback: str | None = None  # where it failed (the end of it)
+    worker: str | None = None  # `<node id>:<pid>` of its last start (`store.compute`)
+    compute_s: float | None = None  # elapsed_s x the cpus (or gpus) it asked for
+    compute_unit: str | None = None  # cpu-s or gpu-s
+    # Its GPU accounting (`store.gpu_usage`): device, share asked for, measured figures.
+    gpu_device: str | None = None  # `<node>:<device ids on that node>`
+    gpu_share: float | None = None  # of a device: 1, a fraction, or what gpus: auto chose
+    gpu_peak_memory_mb: float | None = None
+    gpu_util: float | None = None  # NVML's mean utilisation of its device (all its trials)
+    tokens_per_s: float | None = None
+    mfu: float | None = None  # model FLOPs utilisation against the device's bf16 peak
 
     @classmethod
     def from_trial(cls, trial: FrozenTrial, goal: str = "minimize") -> TrialResult:
@@ -66,6 +78,8 @@ class TrialResult(JsonRecord):
         elif trial.state == TrialState.RUNNING and attrs.STARTED_AT not in stored:
             state = "queued"  # dispatched, waiting for a worker
         started, ended = stored.get(attrs.STARTED_AT), stored.get(attrs.ENDED_AT)
+        elapsed = round(ended - started, 3) if started and ended else None
+        compute_s, compute_unit = trial_compute(stored.get(attrs.WORKER), elapsed)
         return cls(
             trial=trial.number,
             state=state,
@@ -83,8 +97,12 @@ class TrialResult(JsonRecord):
             plan_index=stored.get(attrs.PLAN_INDEX),
             started_at=started,
             ended_at=ended,
-            elapsed_s=round(ended - started, 3) if started and ended else None,
+            elapsed_s=elapsed,
             traceback=_redacted(stored.get(attrs.TRACEBACK), secrets),
+            worker=worker_name(stored.get(attrs.WORKER)),
+            compute_s=compute_s if stored.get(attrs.WORKER) else None,
+            compute_unit=compute_unit if stored.get(attrs.WORKER) else None,
+            **gpu_fields(stored),
         )
 
 

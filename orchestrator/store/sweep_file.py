@@ -2,8 +2,9 @@
 
 The controller writes it when a sweep starts; `status`, `resume`, `report`, `load_sweep` and
 the service read it. It names the spec's copy and the overrides the sweep was started with,
-the store (an Optuna storage URL or a journal file) and the study in it, and the plan's
-signature, so that a changed plan is refused rather than mixed into the old one.
+the store (an Optuna storage URL or a journal file) and the study in it, the plan's
+signature, so that a changed plan is refused rather than mixed into the old one, and the
+versions of the packages its results depend on (`versions`).
 """
 
 from __future__ import annotations
@@ -40,6 +41,8 @@ class SweepFile(JsonRecord):
     spec_hash: str = ""
     trial_config: dict[str, Any] | None = None  # what makes its trials alike (dotted keys)
     uid: str = ""  # makes the sweep's wandb run ids unique
+    versions: dict[str, str] | None = None  # what it was started with (`store.versions`)
+    resumed_versions: dict[str, str] | None = None  # its latest start's, when they differ
 
     @property
     def metric_name(self) -> str:

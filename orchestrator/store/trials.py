@@ -53,19 +53,23 @@ def storable(value: Any) -> Any:
     return json.dumps(value, sort_keys=True)
 
 
-def enqueue_plan(study: optuna.Study, plans: Sequence[dict[str, Any]]) -> int:
+def enqueue_plan(
+    study: optuna.Study, plans: Sequence[dict[str, Any]], order: Sequence[int] | None = None
+) -> int:
     """Put every planned point not yet in the study into it as a WAITING trial.
 
     Returns how many were added. A point is identified by its plan index, so running the same
     spec again never queues a point twice. Two controllers starting at once may both queue a
     point; the copy with the higher trial id is discarded when popped (`earlier_twin`).
+    Points are enqueued in `order` (their indexes; default index order): Optuna pops the
+    WAITING trial with the lowest number first, so that is the order they are dispatched in.
     """
     known = {t.user_attrs.get(PLAN_INDEX) for t in study.get_trials(deepcopy=False)}
     added = 0
-    for index, params in enumerate(plans):
+    for index in range(len(plans)) if order is None else order:
         if index in known:
             continue
-        stored = {key: storable(value) for key, value in params.items()}
+        stored = {key: storable(value) for key, value in plans[index].items()}
         study.enqueue_trial(stored, user_attrs={PLAN_INDEX: index})
         added += 1
     return added

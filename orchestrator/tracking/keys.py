@@ -13,7 +13,8 @@ from __future__ import annotations
 from typing import Any
 
 TOP_LEVEL_KEYS = {"step", "epoch", "elapsed_s", "tokens"}
-PERF_KEYS = {"step_time_s", "tokens_per_s", "memory_mb"}
+PERF_KEYS = {"step_time_s", "tokens_per_s", "memory_mb", "mfu"}
+PERF_KEYS |= {"gpu_peak_memory_mb", "gpu_total_memory_mb", "gpu_util"}  # on a GPU: trainer.gpu
 TRAIN_KEYS = {"lr": "train/lr", "learning_rate": "train/lr", "grad_norm": "train/grad_norm"}
 
 

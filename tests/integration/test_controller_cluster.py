@@ -35,7 +35,7 @@ def most_at_once(intervals: list[tuple[float, float]]) -> int:
 def test_half_a_gpu_per_trial_runs_four_at_once_on_two_gpus(tmp_path):
     # No GPU here: Ray is told there are 2, which is all its scheduler needs; each task then
     # gets CUDA_VISIBLE_DEVICES set to the GPU it was given.
-    ray.init(num_cpus=8, num_gpus=2, include_dashboard=False, log_to_driver=False)
+    ray.init(address="local", num_cpus=8, num_gpus=2, include_dashboard=False, log_to_driver=False)
     try:
         spec = write_spec(
             tmp_path,

@@ -32,7 +32,13 @@ def orchestrate(*args: str, **kwargs) -> subprocess.Popen:
 
 
 def test_sigkill_controller_then_rerun_continues_without_duplicates(tmp_path):
-    spec = write_spec(tmp_path, SPEC)
+    sigkill_then_rerun(tmp_path, SPEC)
+
+
+def sigkill_then_rerun(tmp_path, spec_text: str) -> None:
+    """SIGKILL a sweep (SPEC, on any store) midway, run it again: every point completes once,
+    each interrupted trial from its checkpoint, no step twice."""
+    spec = write_spec(tmp_path, spec_text)
     runs = tmp_path / "runs"
     run_dir = runs / "restart"
     first = orchestrate("run", str(spec), "--runs", str(runs), "--num-cpus", "2")

@@ -61,6 +61,7 @@ def ray_with_fake_wandb_server(tmp_path_factory):
     }
     runtime_env = {"worker_process_setup_hook": "fake_wandb_server.install", "env_vars": env}
     ray.init(
+        address="local",
         num_cpus=2,
         include_dashboard=False,
         log_to_driver=False,

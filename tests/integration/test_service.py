@@ -304,3 +304,40 @@ def test_submit_detach_status_cancel_restart_pull(ray_head, tmp_path):
     report = orchestrate("report", str(local / "alpha"))
     assert report.returncode == 0, report.stderr
     assert pulled_report.exists()
+
+
+STORED = """
+    name: stored
+    method: grid
+    program: sweep_programs:steps
+    metric: {name: loss, goal: minimize}
+    checkpoints: file://STORE
+    parameters:
+      x: {values: [1.0, 2.0]}
+      steps: {value: 5}
+      step_seconds: {value: 0.01}
+"""
+
+
+def test_pull_checkpoints_takes_them_from_the_checkpoints_store(ray_head, tmp_path):
+    """With `checkpoints:`, no checkpoint lies in the head's run directory (each trial wrote
+    it on its node and uploaded it): `pull --checkpoints` downloads them from the store."""
+    spec = write_spec(tmp_path / "spec", STORED.replace("STORE", str(tmp_path / "store")))
+    cluster_runs = tmp_path / "cluster_runs"
+    submitted = orchestrate("submit", str(spec), "--address", ray_head, "--runs", str(cluster_runs))
+    assert submitted.returncode == 0, submitted.stderr
+    jobs = JobSubmissionClient(ray_head)
+    (job,) = [j for j in jobs.list_jobs() if (j.metadata or {}).get("sweep") == "stored"]
+    wait_for(lambda: jobs.get_job_status(job.submission_id).is_terminal())
+    trials = trials_of(cluster_runs / "stored")
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * 2
+    assert not any((Path(t.user_attrs["checkpoint_dir"]) / "state.json").exists() for t in trials)
+
+    local = tmp_path / "local_runs"
+    args = ("pull", "stored", "--address", ray_head, "--runs", str(local), "--checkpoints")
+    pulled = orchestrate(*args)
+    assert pulled.returncode == 0, pulled.stderr
+    for trial in trials:
+        trial_dir = local / "stored" / "trials" / f"{trial.number:04d}"
+        assert json.loads((trial_dir / "state.json").read_text()) == {"step": 5}
+        assert (trial_dir / "output.log").exists()  # the head's files are there as well

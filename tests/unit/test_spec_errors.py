@@ -462,6 +462,23 @@ CASES = [
         ],
     ),
     (
+        "gpus_auto",
+        "method: grid\nparameters:\n  optimizer.lr: {values: [0.1]}\n"
+        "resources: {gpus: most, max_per_gpu: 0}\n",
+        [],
+        [
+            "F:4: resources.gpus: must be a number or auto (got 'most')",
+            "F:4: resources.max_per_gpu: must be >= 1 (got 0)",
+        ],
+    ),
+    (
+        "max_per_gpu_without_auto",
+        "method: grid\nparameters:\n  optimizer.lr: {values: [0.1]}\n"
+        "resources: {gpus: 0.5, max_per_gpu: 4}\n",
+        [],
+        ["F:4: resources.max_per_gpu: is for gpus: auto (a fixed gpus packs itself)"],
+    ),
+    (
         "wandb",
         "method: grid\nparameters:\n  optimizer.lr: {values: [0.1]}\nwandb:\n  mode: cloud\n  tags: tag\n",
         [],
