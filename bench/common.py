@@ -28,3 +28,16 @@ def start_ray(num_cpus: int = 2) -> None:
 
     # Our own Ray, even where a `ray start` head runs on the machine.
     ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, log_to_driver=False)
+
+
+class QuietDisplay:
+    """No live table: a benchmark prints its own lines."""
+
+    def start(self, title, total, done, metric="metric"):
+        pass
+
+    def update(self, view, event):
+        pass
+
+    def stop(self):
+        pass

@@ -15,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.common import start_ray, write_spec
+from bench.common import QuietDisplay, start_ray, write_spec
 
 SPEC = """
     name: overhead
@@ -39,17 +39,6 @@ def ours(trials: int, workdir: Path) -> float:
     elapsed = time.perf_counter() - began
     assert outcome.counts == {"complete": trials}, outcome.counts
     return elapsed
-
-
-class QuietDisplay:
-    def start(self, title, total, done, metric="metric"):
-        pass
-
-    def update(self, view, event):
-        pass
-
-    def stop(self):
-        pass
 
 
 def ray_tune(trials: int, workdir: Path) -> float:

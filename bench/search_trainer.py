@@ -11,6 +11,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from bench.common import QuietDisplay
+
 SPEC = """\
 name: search-trainer-{label}
 method: {method}
@@ -31,19 +33,6 @@ trainer:
 wandb: {{mode: disabled}}  # search quality alone; bench.logging measures the logger
 """
 HYPERBAND = "early_terminate: {type: hyperband, min_iter: 2, eta: 2}\n"  # as sweeps/tpe.yaml
-
-
-class QuietDisplay:
-    """No live table: the benchmark prints its own lines."""
-
-    def start(self, title, total, done, metric="metric"):
-        pass
-
-    def update(self, view, event):
-        pass
-
-    def stop(self):
-        pass
 
 
 def one_sweep(

@@ -19,8 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.common import start_ray, write_spec
-from bench.overhead import QuietDisplay
+from bench.common import QuietDisplay, start_ray, write_spec
 
 SPEC = """
     name: utilization

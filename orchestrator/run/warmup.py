@@ -18,6 +18,7 @@ import ray
 
 from orchestrator.spec.model import SweepSpec
 
+SETTLE_SECONDS = 30.0
 WORKER_MODULES = ("orchestrator.run.worker",)  # which imports every program's runner
 
 
@@ -31,6 +32,13 @@ def warm_workers(spec: SweepSpec, slots: int, trials: int | None) -> list[Any]:
     modules += spec.trial_program.warm_modules
     task = _import_task.options(num_cpus=spec.resources.cpus)
     return [task.remote(modules) for _ in range(max(0, slots))]
+
+
+def settle(tasks: list[Any], timeout: float = SETTLE_SECONDS) -> None:
+    """Wait for the import tasks before Ray shuts down (a sweep that ends at once: bad input
+    found after Ray started), so no worker is killed half-way through one."""
+    if tasks:
+        ray.wait(tasks, num_returns=len(tasks), timeout=timeout)
 
 
 def import_modules(modules: list[str]) -> None:

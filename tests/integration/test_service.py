@@ -9,7 +9,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -20,6 +19,7 @@ import pytest
 from conftest import trials_of, wait_for, write_spec
 from optuna.trial import TrialState
 from ray.job_submission import JobSubmissionClient
+from ray_heads import HEAD_PORTS, free_port
 
 from orchestrator.cli import main
 from orchestrator.tracking.wandb_records import read_run_history
@@ -47,12 +47,6 @@ BETA = """
       steps: {value: 2000}
       step_seconds: {value: 0.05}
 """
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -83,16 +77,7 @@ def ray_head(head_tmpdir):
         f"--temp-dir={temp_dir}",
         "--disable-usage-stats",
     ]
-    for option in (
-        "port",
-        "ray-client-server-port",
-        "node-manager-port",
-        "object-manager-port",
-        "dashboard-agent-listen-port",
-        "dashboard-agent-grpc-port",
-        "metrics-export-port",
-        "runtime-env-agent-port",
-    ):
+    for option in ("port", *HEAD_PORTS):
         command.append(f"--{option}={free_port()}")
     env = dict(
         os.environ,
