@@ -78,8 +78,6 @@ class Program(ABC):
     #: Whether its reports wait for the pruner's verdict (`TrialRequest.verdict`), so that it
     #: stops at the report the pruner decided on; otherwise Ray's cancel stops it later.
     waits_for_verdicts: bool = True
-    #: What its worker imports before its first trial (`run.warmup`), beyond orchestrate's.
-    warm_modules: tuple[str, ...] = ()
 
     def spec_problems(self, data: dict[str, Any]) -> list[Problem]:
         """Problems with the normalised spec data that only this kind of program can see."""

@@ -29,7 +29,6 @@ class TrainerProgram(Program):
     fixed: dict[str, Any] = field(default_factory=dict)  # the spec's `trainer:` overrides
 
     seed_key = "train.seed"
-    warm_modules = ("torch", "trainer.train")
 
     @property
     def label(self) -> str:

@@ -23,7 +23,7 @@ from optuna.trial import TrialState
 from orchestrator import store
 from orchestrator.plan.expand import expand
 from orchestrator.programs.base import STOP_FILE
-from orchestrator.run import adaptive, checkpoint_checks, endings, packing, verdicts, warmup
+from orchestrator.run import adaptive, checkpoint_checks, endings, packing, verdicts
 from orchestrator.run import setup as sweep_setup
 from orchestrator.run.active import ActiveTrial, SweepOutcome
 from orchestrator.run.dispatch import Point, TrialFactory, record_dispatch
@@ -98,14 +98,12 @@ class Controller:
         if wandb_note:
             print(wandb_note, flush=True)
         lock = sweep_setup.acquire_lock(self.run_dir)
-        warming: list[Any] = []
         started_ray = sweep_setup.start_ray(self.address, self.num_cpus, self.num_gpus, self.spec)
         in_main_thread = threading.current_thread() is threading.main_thread()
         if in_main_thread:  # Python takes signals only there; a service calls request_stop()
             previous = {sig: signal.signal(sig, self._on_signal) for sig in STOP_SIGNALS}
         try:
             checkpoint_checks.warn_if_node_local(self.spec)  # several nodes, no store
-            warming = warmup.warm_workers(self.spec, sweep_setup.capacity(self.spec), self._total())
             self.study, self.uid = sweep_setup.open_study(
                 self.spec, self.run_dir, self.plan, self.overrides, self._total()
             )
@@ -139,7 +137,6 @@ class Controller:
                 for sig, handler in previous.items():
                     signal.signal(sig, handler)
             if started_ray:
-                warmup.settle(warming)  # (a worker killed mid-import is an error Ray prints)
                 sweep_setup.stop_ray()
             sweep_setup.release_lock(lock)
         counts = store.count_states(store.trial_results(self.study, self.goal))
