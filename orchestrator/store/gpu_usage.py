@@ -63,7 +63,7 @@ def gpu_totals(trials: list[Any]) -> dict[str, Any] | None:
     return {
         "trials": len(on_gpu),
         "devices": len({t.gpu_device for t in on_gpu if t.gpu_device}),
-        "gpu_hours": round(seconds / 3600, 4),
+        "gpu_hours": float(f"{seconds / 3600:.6g}"),  # (a small sweep: 0.00625, not 0.0062)
         "mean_mfu": round(sum(mfus) / len(mfus), 4) if mfus else None,
         "mean_util": round(sum(utils) / len(utils), 1) if utils else None,
         "max_peak_memory_mb": max(peaks) if peaks else None,
