@@ -39,5 +39,8 @@ class QuietDisplay:
     def update(self, view, event):
         pass
 
+    def set_total(self, total):
+        pass
+
     def stop(self):
         pass

@@ -79,18 +79,8 @@ def ray_head(python: Path, home: Path, token_auth: bool = False) -> Iterator[Hea
         str(python),
         "-c",
         "import sys; from ray.scripts.scripts import main; sys.argv[0] = 'ray'; main()",
-        "start",
-        "--head",
-        "--block",
-        "--node-ip-address=127.0.0.1",
-        "--dashboard-host=127.0.0.1",
-        f"--dashboard-port={dashboard}",
-        f"--port={gcs}",
-        "--num-cpus=2",
-        "--num-gpus=0",
-        f"--temp-dir={temp_dir}",
-        "--disable-usage-stats",
-    ] + [f"--{option}={free_port()}" for option in HEAD_PORTS]
+        *head_arguments(temp_dir, dashboard, gcs),
+    ]
     env = {
         key: value
         for key, value in os.environ.items()
@@ -108,20 +98,45 @@ def ray_head(python: Path, home: Path, token_auth: bool = False) -> Iterator[Hea
     if not token_auth:
         env["RAY_AUTH_MODE"] = "disabled"
     log_path = temp_dir / "head.log"
+    url = f"http://127.0.0.1:{dashboard}"
+    try:
+        with head_process(command, env, log_path, url, cwd=base):
+            yield Head(url, f"127.0.0.1:{gcs}", temp_dir, log_path)
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def head_arguments(temp_dir: Path | str, dashboard: int, gcs: int) -> list[str]:
+    """`ray start --head` on 127.0.0.1 with 2 CPUs, its own temp dir and every port given."""
+    return [
+        "start",
+        "--head",
+        "--block",
+        "--node-ip-address=127.0.0.1",
+        "--dashboard-host=127.0.0.1",
+        f"--dashboard-port={dashboard}",
+        f"--port={gcs}",
+        "--num-cpus=2",
+        "--num-gpus=0",
+        f"--temp-dir={temp_dir}",
+        "--disable-usage-stats",
+    ] + [f"--{option}={free_port()}" for option in HEAD_PORTS]
+
+
+@contextlib.contextmanager
+def head_process(
+    command: list[str], env: dict[str, str], log_path: Path, url: str, cwd: Path | None = None
+) -> Iterator[None]:
+    """Run a head's command in its own process group until its Jobs API answers at `url`;
+    stop it after by killing that group, never with `ray stop`."""
     log = open(log_path, "w")  # noqa: SIM115
     head = subprocess.Popen(
-        command,
-        env=env,
-        cwd=base,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
+        command, env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
     )
-    url = f"http://127.0.0.1:{dashboard}"
     try:
         wait_for(lambda: _jobs_api_up(url) or head.poll() is not None, timeout=180)
         assert head.poll() is None, log_path.read_text()[-3000:]
-        yield Head(url, f"127.0.0.1:{gcs}", temp_dir, log_path)
+        yield
     finally:
         head.terminate()
         with contextlib.suppress(subprocess.TimeoutExpired):
@@ -129,7 +144,6 @@ def ray_head(python: Path, home: Path, token_auth: bool = False) -> Iterator[Hea
         with contextlib.suppress(ProcessLookupError):
             os.killpg(head.pid, signal.SIGKILL)  # anything of ours still there
         log.close()
-        shutil.rmtree(base, ignore_errors=True)
 
 
 def _jobs_api_up(url: str) -> bool:

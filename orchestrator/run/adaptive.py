@@ -135,17 +135,9 @@ def add_round(controller: Any) -> bool:
         controller.factory, plan=plan, first_copies=store.first_copies(study)
     )
     controller.waiting.refill()
-    _grow(controller.display, len(plan))
+    controller.display.set_total(len(plan))
     _record_total(controller.run_dir, len(plan))
     return True
-
-
-def _grow(display: Any, total: int) -> None:
-    """The display's total trials, now `total` (the plain one's count, the live one's bar)."""
-    if hasattr(display, "progress") and getattr(display, "task", None) is not None:
-        display.progress.update(display.task, total=total)
-    elif hasattr(display, "total"):
-        display.total = total
 
 
 def distributions(spec: SweepSpec) -> dict[str, Any]:
@@ -155,14 +147,10 @@ def distributions(spec: SweepSpec) -> dict[str, Any]:
 
 
 def resumed_plan(controller: Any) -> list[PlannedTrial]:
-    """The controller's plan with the rounds its study records (a resumed adaptive sweep),
-    `sweep.json`'s total trials counting them."""
+    """The controller's plan with the rounds its study records (a resumed adaptive sweep;
+    `open_study` counted them in `sweep.json`'s total)."""
     planned_rounds = rounds.read_rounds(controller.study.user_attrs)
-    if not planned_rounds:
-        return controller.plan
-    plan = rounds.full_plan(controller.spec, planned_rounds, controller.plan)
-    _record_total(controller.run_dir, len(plan))
-    return plan
+    return rounds.full_plan(controller.spec, planned_rounds, controller.plan)
 
 
 def _record_total(run_dir: Any, total: int) -> None:

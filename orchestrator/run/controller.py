@@ -209,12 +209,8 @@ class Controller:
             return len(self.waiting) > 0
         if self.spec.run_cap is None:
             return True
-        ours = [  # trials of orchestrate controllers: a plain Optuna study's own do not count
-            t
-            for t in self.study.get_trials(deepcopy=False)
-            if attrs.OWNER in t.user_attrs and not t.user_attrs.get(attrs.DISCARDED)
-        ]
-        return len(ours) < self.spec.run_cap
+        ours = sum(map(store.run_cap.counted, self.study.get_trials(deepcopy=False)))
+        return ours < self.spec.run_cap  # (a plain Optuna study's own trials do not count)
 
     def _heartbeat(self) -> None:
         """Show other controllers that ours still run; drop any that one of them adopted

@@ -77,6 +77,7 @@ def gpu_column(gpu: dict[str, Any]) -> str:
 class Display(Protocol):
     def start(self, title: str, total: int | None, done: int, metric: str = "metric") -> None: ...
     def update(self, view: TrialView, event: str) -> None: ...
+    def set_total(self, total: int) -> None: ...  # the sweep grew (adaptive seeds)
     def stop(self) -> None: ...
 
 
@@ -118,6 +119,9 @@ class PlainDisplay:
             line += f" reason={reason}"
         print(line, file=self.stream, flush=True)
 
+    def set_total(self, total: int) -> None:
+        self.total = total
+
     def stop(self) -> None:
         pass
 
@@ -149,6 +153,10 @@ class LiveDisplay:
         self.views[view.number] = view
         if counts_as_done(view, event) and self.task is not None:
             self.progress.advance(self.task)
+
+    def set_total(self, total: int) -> None:
+        if self.task is not None:
+            self.progress.update(self.task, total=total)
 
     def render(self) -> Group:
         table = Table(expand=False, header_style="bold")

@@ -166,7 +166,8 @@ def open_study(
         pruner=search.make_pruner(spec),
         load_if_exists=True,
     )
-    plan = rounds.full_plan(spec, rounds.read_rounds(study.user_attrs), plan)  # seeds added
+    added = rounds.read_rounds(study.user_attrs)
+    plan = rounds.full_plan(spec, added, plan)  # with the seeds adaptive seeds added
     problem = store.attach_problem(study, goal, [p.params for p in plan])
     if problem:
         raise UserError(f"{spec.path}: study {study_name!r} {problem}")
@@ -187,7 +188,7 @@ def open_study(
         study_name=study_name,
         run_dir=str(run_dir),
         plan=store_json(plan_signature),
-        total=total,
+        total=len(plan) if added else total,
         spec_hash=spec.spec_hash,
         trial_config=trial_config(spec),
         uid=uid,

@@ -4,7 +4,6 @@ a cancel, a controller killed with SIGKILL and restarted by Ray, and a pull."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
@@ -12,14 +11,13 @@ import signal
 import subprocess
 import sys
 import tempfile
-import urllib.request
 from pathlib import Path
 
 import pytest
 from conftest import trials_of, wait_for, write_spec
 from optuna.trial import TrialState
 from ray.job_submission import JobSubmissionClient
-from ray_heads import HEAD_PORTS, free_port
+from ray_heads import free_port, head_arguments, head_process
 
 from orchestrator.cli import main
 from orchestrator.tracking.wandb_records import read_run_history
@@ -66,19 +64,8 @@ def ray_head(head_tmpdir):
     dashboard = free_port()
     command = [
         str(Path(sys.executable).parent / "ray"),
-        "start",
-        "--head",
-        "--block",
-        "--node-ip-address=127.0.0.1",
-        "--dashboard-host=127.0.0.1",
-        f"--dashboard-port={dashboard}",
-        "--num-cpus=2",
-        "--num-gpus=0",
-        f"--temp-dir={temp_dir}",
-        "--disable-usage-stats",
+        *head_arguments(temp_dir, dashboard, free_port()),
     ]
-    for option in ("port", *HEAD_PORTS):
-        command.append(f"--{option}={free_port()}")
     env = dict(
         os.environ,
         RAY_AUTH_MODE="disabled",
@@ -88,30 +75,9 @@ def ray_head(head_tmpdir):
     )
     env.pop("RAY_ADDRESS", None)
     os.makedirs(temp_dir)
-    log = open(Path(temp_dir, "head.log"), "w")  # noqa: SIM115
-    head = subprocess.Popen(
-        command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-    )
     url = f"http://127.0.0.1:{dashboard}"
-    try:
-        wait_for(lambda: _jobs_api_up(url) or head.poll() is not None, timeout=120)
-        assert head.poll() is None, Path(temp_dir, "head.log").read_text()[-3000:]
+    with head_process(command, env, Path(temp_dir, "head.log"), url):
         yield url
-    finally:
-        head.terminate()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            head.wait(timeout=20)
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(head.pid, signal.SIGKILL)  # anything of ours still there
-        log.close()
-
-
-def _jobs_api_up(url: str) -> bool:
-    try:
-        urllib.request.urlopen(url + "/api/jobs/", timeout=2).read()
-    except OSError:
-        return False
-    return True
 
 
 def orchestrate(*args: str, timeout: float = 180) -> subprocess.CompletedProcess:
