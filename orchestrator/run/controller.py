@@ -98,7 +98,9 @@ class Controller:
         if wandb_note:
             print(wandb_note, flush=True)
         lock = sweep_setup.acquire_lock(self.run_dir)
-        started_ray = sweep_setup.start_ray(self.address, self.num_cpus, self.num_gpus, self.spec)
+        started_ray = sweep_setup.start_ray(
+            self.address, self.num_cpus, self.num_gpus, self.spec, self.spec_dir
+        )
         in_main_thread = threading.current_thread() is threading.main_thread()
         if in_main_thread:  # Python takes signals only there; a service calls request_stop()
             previous = {sig: signal.signal(sig, self._on_signal) for sig in STOP_SIGNALS}

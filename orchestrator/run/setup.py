@@ -68,6 +68,7 @@ def start_ray(
     num_cpus: float | None,
     num_gpus: float | None,
     spec: SweepSpec | None = None,
+    spec_dir: str | None = None,
 ) -> bool:
     """Join the cluster at `address` (or $RAY_ADDRESS), else start a local Ray with this
     machine's CPUs. Returns whether we started it (and so shut it down after).
@@ -75,18 +76,19 @@ def start_ray(
     Joining, the token is sent where Ray keeps one (`run.auth`); with a `spec`, orchestrate
     and the spec's directory are shipped with the job (`run.shipping`) and every node is
     probed for what a trial imports (`run.probe`), as they are in a service job that shipped
-    them (Ray is already up there)."""
+    them (Ray is already up there). `spec_dir`: the folder the spec's program is found in
+    (the controller's; for a sweep's copy of its spec, the original's)."""
+    shipped_dir = Path(spec_dir) if spec_dir and Path(spec_dir).is_dir() else None
     if ray.is_initialized():
         if spec is not None and shipping.shipped_here():
-            _probe(spec, shipping.spec_dir_of(spec))
+            _probe(spec, shipped_dir)
         return False
     address = address or os.environ.get("RAY_ADDRESS")
     kwargs: dict[str, Any] = {"log_to_driver": False, "configure_logging": False}
     if address:
         check_reachable(address)
         auth.join_mode(address)  # a token where Ray keeps it, when the cluster wants one
-        spec_dir = shipping.spec_dir_of(spec) if spec is not None else None
-        env = shipping.runtime_env(spec_dir) if spec is not None else None
+        env = shipping.runtime_env(shipped_dir) if spec is not None else None
         try:
             ray.init(address=address, runtime_env=env, **kwargs)
         except (ConnectionError, RuntimeError, ValueError) as error:
@@ -94,7 +96,7 @@ def start_ray(
             raise UserError(f"cannot join the Ray cluster at {address}: {reason}") from None
         if spec is not None:
             try:
-                _probe(spec, spec_dir)
+                _probe(spec, shipped_dir)
             except BaseException:
                 ray.shutdown()
                 raise

@@ -58,17 +58,6 @@ def package_dir(package: Any) -> str:
     return str(Path(package.__file__).resolve().parent)
 
 
-def spec_dir_of(spec: Any) -> Path | None:
-    """The directory a sweep's spec came from (for a sweep's own copy of its spec: the
-    original's, as the controller finds its program), or None when it is gone."""
-    from orchestrator import store  # Optuna: not on a worker's path
-
-    copy_of = store.sweep_of_spec_copy(spec.path)
-    origin = copy_of.spec_path if copy_of and copy_of.spec_path else spec.path
-    directory = Path(origin).resolve().parent
-    return directory if directory.is_dir() else None
-
-
 def shipped_here() -> bool:
     """Whether this process runs in a job that shipped the spec's directory."""
     return bool(os.environ.get(SHIPPED_ENV))
