@@ -7,8 +7,8 @@ optuna-dashboard is an optional extra: `pip install 'orchestrate[dashboard]'`.
 
 from __future__ import annotations
 
-import contextlib
 import signal
+import threading
 from pathlib import Path
 
 from orchestrator import store
@@ -31,8 +31,24 @@ def serve(run_dir: str | Path, host: str = "127.0.0.1", port: int = 8080) -> int
         f"http://{host}:{port}/dashboard/studies/{study_id}  (Ctrl-C to stop)",
         flush=True,
     )
+    # The server runs in a thread and the main thread waits for Ctrl-C or SIGTERM: raised as
+    # KeyboardInterrupt in the server itself, a signal that came during a request was taken
+    # for that request's error by wsgiref (its bare `except:`), and the server went on.
+    stopped = threading.Event()
     for stop in (signal.SIGINT, signal.SIGTERM):  # both end it (SIGINT may come in ignored)
-        signal.signal(stop, signal.default_int_handler)
-    with contextlib.suppress(KeyboardInterrupt):
-        optuna_dashboard.run_server(storage, host=host, port=port)
+        signal.signal(stop, lambda signum, frame: stopped.set())
+    failed: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            optuna_dashboard.run_server(storage, host=host, port=port)
+        except BaseException as error:  # the port taken, say: said in the main thread
+            failed.append(error)
+
+    server = threading.Thread(target=run, name="optuna-dashboard", daemon=True)
+    server.start()
+    while server.is_alive() and not stopped.wait(0.5):
+        pass
+    if failed:
+        raise UserError(f"optuna-dashboard stopped: {type(failed[0]).__name__}: {failed[0]}")
     return 0
