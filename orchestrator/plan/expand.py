@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from orchestrator.spec.model import SweepSpec
-from orchestrator.spec.parameter import Parameter
+from orchestrator.spec.parameter import Parameter, tidy_multiple
 
 
 @dataclass(frozen=True)
@@ -84,17 +84,7 @@ def trainer_overrides(
 
 def grid_values(p: Parameter) -> list[Any]:
     """The values a grid takes for a discrete parameter."""
-    if p.distribution == "constant":
-        return [p.value]
-    if p.distribution == "categorical":
-        return list(p.values)
-    if p.distribution == "int_uniform":
-        return list(range(p.min, p.max + 1))
-    if p.distribution == "q_uniform":
-        lo, hi = p.value_range()
-        count = round((hi - lo) / p.q) + 1
-        return [_tidy(lo + i * p.q, p.q) for i in range(count)]
-    raise ValueError(f"{p.distribution} has no grid")  # spec validation prevents this
+    return p.grid_values()
 
 
 def sample(p: Parameter, rng: np.random.Generator) -> Any:
@@ -126,15 +116,10 @@ def sample(p: Parameter, rng: np.random.Generator) -> Any:
         raise ValueError(f"unknown distribution {d}")
     bounds = p.value_range()
     if d.startswith("q_"):
-        x = _tidy(round(x / p.q) * p.q, p.q)
+        x = tidy_multiple(round(x / p.q) * p.q, p.q)
     if bounds is not None:
         x = min(max(x, bounds[0]), bounds[1])  # only float rounding can step outside
     return x if isinstance(x, int) else float(x)
-
-
-def _tidy(x: float, q: float) -> int | float:
-    """A multiple of q without float noise (0.30000000000000004 -> 0.3); int for int q."""
-    return int(round(x)) if isinstance(q, int) else round(x, 12)
 
 
 def plan_summary(spec: SweepSpec, trials: list[PlannedTrial]) -> dict[str, Any]:

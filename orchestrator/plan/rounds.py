@@ -47,6 +47,14 @@ def config_key(planned: PlannedTrial) -> str:
     return json.dumps({k: v for k, v in planned.params.items() if k != "seed"}, sort_keys=True)
 
 
+def reference_key(spec: SweepSpec) -> str | None:
+    """The configuration the others are compared with: an ablation sweep's baseline, the
+    grid point a grid's `baseline:` names; None for a grid without one (its best point)."""
+    if spec.method == "ablation":
+        return "baseline"
+    return json.dumps(spec.baseline, sort_keys=True) if spec.baseline else None
+
+
 def read_rounds(study_attrs: dict[str, Any]) -> list[SeedRound]:
     """The rounds recorded in a study's user attributes (`study.user_attrs`)."""
     return [SeedRound(int(r["seed"]), list(r["configs"])) for r in study_attrs.get(SEED_ROUNDS, [])]

@@ -29,7 +29,7 @@ from typing import Any
 from rich.table import Table
 
 from orchestrator.format import format_params, format_value
-from orchestrator.plan.rounds import SeedRound, full_plan
+from orchestrator.plan.rounds import SeedRound, config_key, full_plan, reference_key
 from orchestrator.results.ablation_stats import (
     PairedComparison,
     ci_text,
@@ -95,39 +95,97 @@ def mean_std(values: list[float]) -> tuple[float, float]:
     return statistics.fmean(values), statistics.stdev(values)
 
 
-def ablation_groups(
-    spec: SweepSpec, records: list[TrialResult], metric: str, rounds: list[SeedRound] = ()
+def compares_configs(spec: SweepSpec) -> bool:
+    """Whether the sweep's configurations are compared seed by seed: an ablation sweep, and a
+    grid that runs every point with 2 or more seeds."""
+    seeded = len(spec.seeds) > 1 or spec.seed_range is not None
+    return spec.method == "ablation" or (spec.method == "grid" and seeded)
+
+
+def config_groups(
+    spec: SweepSpec,
+    records: list[TrialResult],
+    metric: str,
+    goal: str,
+    rounds: list[SeedRound] = (),
 ) -> list[AblationGroup]:
-    """The baseline, then each ablation in the spec's order, with its trials' results
-    (`metric`, the sweep's, is the store's value of each trial; `rounds`, the seeds adaptive
-    seeds added)."""
+    """The configurations a sweep compares seed by seed (`compares_configs`), the reference
+    first: an ablation sweep's baseline, then each ablation in the spec's order; a grid's
+    points, the one its `baseline:` names (else the best by mean) first. `metric`, the
+    sweep's, is the store's value of each trial; `rounds`, the seeds adaptive seeds added."""
     plan = full_plan(spec, list(rounds))
-    groups = {
-        name: AblationGroup(name, dict(spec.ablations.get(name, {})), [])
-        for name in ["baseline", *spec.ablations]
-    }
+    groups: dict[str, AblationGroup] = {}
+    if spec.method == "ablation":
+        for name in ["baseline", *spec.ablations]:
+            groups[name] = AblationGroup(name, dict(spec.ablations.get(name, {})), [])
     for planned in plan:
-        groups[planned.ablation].seeds.append(planned.seed)
+        key = config_key(planned)
+        if key not in groups:
+            point = {k: v for k, v in planned.params.items() if k != "seed"}
+            groups[key] = AblationGroup(point_name(point), point, [])
+        groups[key].seeds.append(planned.seed)
     for record in records:
-        index = record.plan_index
-        if index is None or index >= len(plan):
-            continue
-        planned = plan[index]
-        group = groups[planned.ablation]
-        group.trials.append(record.trial)
-        state = record.state
-        if state == "complete":
-            group.complete += 1
-            metrics = {**numeric(record.final_metrics), metric: record.value}
-            for key, value in metrics.items():
-                group.by_seed.setdefault(key, {})[planned.seed] = float(value)
-        elif state == "fail" and record.reason == "diverged":
-            group.diverged += 1
-        elif state == "fail":
-            group.failed += 1
+        if record.plan_index is not None and record.plan_index < len(plan):
+            planned = plan[record.plan_index]
+            _add_result(groups[config_key(planned)], record, planned.seed, metric)
+    reference = reference_key(spec)
+    if reference is None:  # a grid without a named point: the best one
+        reference = config_key(plan[0]) if plan else None
+        best = ranked(list(groups.values()), metric, goal)
+        if best and best[0].complete:
+            reference = next(k for k, g in groups.items() if g is best[0])
+    first = groups.pop(reference) if reference in groups else None
+    return ([first] if first else []) + list(groups.values())
+
+
+def point_name(point: dict[str, Any]) -> str:
+    """A grid point's name: `lr=0.001,num_heads=4`."""
+    return format_params(point).replace(" ", ",")
+
+
+def _add_result(group: AblationGroup, record: TrialResult, seed: int, metric: str) -> None:
+    group.trials.append(record.trial)
+    if record.state == "complete":
+        group.complete += 1
+        metrics = {**numeric(record.final_metrics), metric: record.value}
+        for key, value in metrics.items():
+            group.by_seed.setdefault(key, {})[seed] = float(value)
+    elif record.state == "fail" and record.reason == "diverged":
+        group.diverged += 1
+    elif record.state == "fail":
+        group.failed += 1
+    else:
+        group.unfinished += 1
+
+
+def compared(
+    spec: SweepSpec, sweep: Sweep
+) -> tuple[list[AblationGroup], dict[str, dict[str, PairedComparison]]]:
+    """The configurations a sweep compares seed by seed (`config_groups`, the reference
+    first) and each one's comparison with the reference (`compare`); nothing for a sweep
+    that compares none (`compares_configs`)."""
+    if not compares_configs(spec):
+        return [], {}
+    metric, goal = sweep.info.metric_name, sweep.info.goal
+    groups = config_groups(spec, sweep.trials, metric, goal, sweep.rounds)
+    return groups, compare(groups, metric, goal)
+
+
+def trial_comparisons(
+    groups: list[AblationGroup], comparisons: dict[str, dict[str, PairedComparison]], metric: str
+) -> dict[int, dict[str, Any]]:
+    """Trial number -> its configuration's comparison with the reference on the sweep's
+    metric (`results.json`'s `comparison`): the same for every seed of a configuration; the
+    reference's trials say only that they are the reference."""
+    found = {}
+    for index, group in enumerate(groups):
+        entry: dict[str, Any] = {"config": group.name, "against": groups[0].name}
+        if index == 0:
+            entry["reference"] = True
         else:
-            group.unfinished += 1
-    return list(groups.values())
+            entry |= comparisons[group.name][metric].columns()
+        found |= dict.fromkeys(group.trials, entry)
+    return found
 
 
 def numeric(metrics: dict[str, Any]) -> dict[str, float]:
@@ -180,26 +238,26 @@ def ranked(groups: list[AblationGroup], metric: str, goal: str) -> list[Ablation
     return sorted(groups, key=key)
 
 
-def ablation_table(
-    groups: list[AblationGroup],
-    comparisons: dict[str, dict[str, PairedComparison]],
-    metric: str,
-    goal: str,
-) -> Table:
+def ablation_table(found: Findings) -> Table:
     """The terminal table, best to worst: one line per group, the sweep's metric, and each
-    ablation's paired delta against the baseline with its CI, p-value, effect and verdict
-    (`comparisons`, from `compare`: the same numbers the summary run logs)."""
-    table = Table(
-        title=f"ablations: {metric} ({goal}), mean ± std over seeds; Δ paired by seed, 95% CI"
-    )
-    columns = ["#", "ablation", "changes", "seeds", metric, "Δ", "95% CI", "p", "effect"]
+    ablation's (a grid's point's) paired delta against the baseline (the grid's reference)
+    with its CI, p-value, effect and verdict (`found.comparisons`, from `compare`: the same
+    numbers the summary run logs)."""
+    groups, comparisons = found.groups, found.comparisons
+    metric, goal = found.sweep.info.metric_name, found.sweep.info.goal
+    title = f"{found.kind}s: {metric} ({goal}), mean ± std over seeds; Δ paired by seed"
+    if found.kind != "ablation":
+        title += f" against {found.against}"
+    table = Table(title=f"{title}, 95% CI")
+    changes = ["changes"] if found.kind == "ablation" else []  # a point's name says its changes
+    columns = ["#", found.kind, *changes, "seeds", metric, "Δ", "95% CI", "p", "effect"]
     for column in [*columns, "verdict"]:
-        left = column in ("ablation", "changes", "verdict")
+        left = column in (found.kind, "changes", "verdict")
         table.add_column(column, justify="left" if left else "right", overflow="fold")
     for rank, group in enumerate(ranked(groups, metric, goal), start=1):
         status = group.status()
         style = "red" if group.diverged or group.failed else ""
-        cells = [str(rank), group.name, format_params(group.changes) or "-"]
+        cells = [str(rank), group.name, *[format_params(group.changes) or "-"] * len(changes)]
         cells += [f"[{style}]{status}[/]" if style else status, plus_minus(*group.stats(metric))]
         table.add_row(*cells, *comparison_cells(comparisons.get(group.name, {}).get(metric)))
     return table
@@ -347,8 +405,21 @@ class Findings:
 
     spec: SweepSpec
     sweep: Sweep
-    groups: list[AblationGroup] = field(default_factory=list)  # an ablation sweep's
+    groups: list[AblationGroup] = field(default_factory=list)  # `compared`: reference first
     comparisons: dict[str, dict[str, PairedComparison]] = field(default_factory=dict)  # compare
     rows: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # their logged deltas
     importance: Importance | None = None  # another sweep's
     costs: Any = None  # an ablation sweep's `costs.CostComparison`
+
+    @property
+    def kind(self) -> str:
+        """What a compared configuration is called: an ablation, or a grid's point."""
+        return "ablation" if self.spec.method == "ablation" else "point"
+
+    @property
+    def against(self) -> str:
+        """What the others are compared with, in words."""
+        if self.spec.method == "ablation" or not self.groups:
+            return "the baseline"
+        how = "named in baseline:" if self.spec.baseline else "the best by mean"
+        return f"{self.groups[0].name} ({how})"

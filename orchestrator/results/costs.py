@@ -92,10 +92,11 @@ def _tokens_per_s(final: dict[str, Any]) -> float | None:
     return None
 
 
-def cost_lines(costs: CostComparison, baseline: str = "baseline") -> list[str]:
+def cost_lines(costs: CostComparison) -> list[str]:
     """The label, then per arm its compute and, when fair, its seconds (and tokens/s) per
-    trial with the change against the baseline."""
+    trial with the change against the first arm (the baseline, or a grid's reference)."""
     lines = [costs.label]
+    baseline = next(iter(costs.arms), None)
     base = costs.arms.get(baseline)
     for name, arm in costs.arms.items():
         text = f"  {name}: {arm.compute_s:,.1f} {arm.compute_unit} in all"

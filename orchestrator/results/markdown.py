@@ -49,8 +49,13 @@ def markdown(found: Findings, images: dict[str, Path | None], run_id: str) -> st
             f"{format_params(best.params) or 'no parameters'} "
             f"(wandb run `{best.wandb_run}`)."
         )
-    if groups:
+    if groups and found.kind == "ablation":
         parts += ["## Ablations", _ablation_markdown(found, metric, goal)]
+    elif groups:
+        parts += [
+            f"## Grid points against {found.against}",
+            _ablation_markdown(found, metric, goal),
+        ]
     if importance is not None:
         parts.append("## Parameter importance")
         if importance.values:
@@ -87,7 +92,7 @@ def _ablation_markdown(found: Findings, metric: str, goal: str) -> str:
         for rank, group in enumerate(order, start=1)
     ]
     paired = ["Δ", "95% CI", "p", "effect", "verdict"]
-    header = ["#", "ablation", "changes", "seeds", f"{metric} (mean ± std)", *paired]
+    header = ["#", found.kind, "changes", "seeds", f"{metric} (mean ± std)", *paired]
     every = [
         [
             r["ablation"],
@@ -103,7 +108,7 @@ def _ablation_markdown(found: Findings, metric: str, goal: str) -> str:
     return "\n\n".join(
         [
             "Best to worst (fewest seeds that did not complete first, then the mean). Each "
-            "ablation is compared with the baseline seed by seed (the same seeds: the same "
+            f"{found.kind} is compared with {found.against} seed by seed (the same seeds: the same "
             "initialisation and data order): Δ is the mean paired difference, 95% CI its "
             f"confidence interval (Student's t; bootstrap from {BOOTSTRAP_FROM} seeds), p the "
             "paired t-test's p-value, effect Δ in standard deviations of the baseline across "
@@ -114,7 +119,7 @@ def _ablation_markdown(found: Findings, metric: str, goal: str) -> str:
             *_rounds_and_costs(found),
             "### Every final metric",
             "Only the sweep's metric has a goal; the others say higher or lower.",
-            _md_table(["ablation", "metric", "baseline", "ablated", "Δ % (means)", *paired], every),
+            _md_table([found.kind, "metric", "baseline", "ablated", "Δ % (means)", *paired], every),
         ]
     )
 

@@ -219,10 +219,10 @@ def plot_metric_vs_param(
 
 
 def plot_ablation_forest(
-    entries: list[dict[str, Any]], metric: str, goal: str, path: Path
+    entries: list[dict[str, Any]], metric: str, goal: str, against: str, path: Path
 ) -> Path | None:
     """A forest plot: one row per ablation (best at the top), its paired Δ against the
-    baseline with the 95% CI as a bar, each seed's paired Δ as a dot, a line at 0, and the
+    baseline (`against`: a grid's reference point) with the 95% CI as a bar, each seed's paired Δ as a dot, a line at 0, and the
     numbers printed at the right. When the effects span more than a factor of 20 the axis is
     symmetric-log, so one large effect does not flatten the others.
 
@@ -269,8 +269,9 @@ def plot_ablation_forest(
     ax.invert_yaxis()
     direction = "lower" if goal == "minimize" else "higher"
     scale = ", symmetric log scale" if symlog else ""
-    ax.set_xlabel(f"Δ {metric} vs baseline, paired by seed ({direction} is better{scale})")
-    ax.set_title(f"ablations: Δ {metric} and 95% CI (bars), each seed (dots)")
+    ax.set_xlabel(f"Δ {metric} vs {against}, paired by seed ({direction} is better{scale})")
+    kind = "ablations" if against == "baseline" else "grid points"
+    ax.set_title(f"{kind}: Δ {metric} and 95% CI (bars), each seed (dots)")
     ax.grid(alpha=0.3, axis="x")
     return _save(fig, path)
 

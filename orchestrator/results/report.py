@@ -11,8 +11,10 @@ The summary run: one per sweep, id `<sweep uid>-summary`, job_type `sweep-summar
 trials' project, group, mode and directory. It holds the results table (`results`), the best
 trial (summary `best/*`), one `ablation/<name>` table per ablation (each metric's means and
 deltas, and its paired comparison with the baseline: CI, p-value, effect, verdict; see
-`ablation_stats`) or the `importance` table. An ablation sweep's comparisons are also written
-to `runs/<sweep>/ablations.json`, next to results.json, for scripts.
+`ablation_stats`), the same per point of a grid run with seeds (against its `baseline:`
+point, else the best), and for sweeps other than ablations the `importance` table. The
+comparisons are also written to `runs/<sweep>/ablations.json`, next to results.json (whose
+trials carry their configuration's `comparison`), for scripts.
 Making the report again continues the same run (`resume="allow"`): the tables are logged
 again and the latest wins, so W&B shows one summary run per sweep, always the latest.
 """
@@ -69,7 +71,7 @@ def write_report(
     sweep = load_sweep(run_dir) if sweep is None else sweep
     info, records = sweep.info, sweep.trials
     spec = load_spec(info.spec_copy, info.spec_overrides)
-    metric, goal = info.metric_name, info.goal
+    metric = info.metric_name
     console = console or Console()
     asked = spec.wandb.mode
     spec, unreachable = spec.with_reachable_wandb(run_dir)  # (the controller said so already)
@@ -78,22 +80,21 @@ def write_report(
     with summary_run(info, spec, run_dir) as logger:
         log_results(logger, records, metric)
         logger.set_summary(compute=store.compute_totals(records).to_dict())
-        if spec.method == "ablation":
-            found.groups = analysis.ablation_groups(spec, records, metric, sweep.rounds)
-            found.comparisons = analysis.compare(found.groups, metric, goal)
+        found.groups, found.comparisons = analysis.compared(spec, sweep)
+        if found.groups:
             found.costs = compare_costs(found.groups, records)
             found.rows = log_ablations(logger, found.groups, found.comparisons, metric)
-        else:
+        if spec.method != "ablation":
             found.importance = analysis.param_importance(spec, records)
             log_importance(logger, found.importance)
         run_id = logger.run_id
 
     importance = found.importance
     if found.groups:
-        console.print(analysis.ablation_table(found.groups, found.comparisons, metric, goal))
+        console.print(analysis.ablation_table(found))
         console.print("\n".join(cost_lines(found.costs)), markup=False, highlight=False)
         write_ablations(run_dir / ABLATIONS_FILE, found)
-    elif importance and importance.values:
+    if importance and importance.values:
         console.print(analysis.importance_table(importance))
     elif importance:
         console.print(f"parameter importance: skipped ({importance.skipped})")
@@ -259,6 +260,7 @@ def write_ablations(path: Path, found: Findings) -> None:
         for group in found.groups
     ]
     document = {"sweep": info.name, "metric": info.metric_name, "goal": info.goal}
+    document["against"] = found.groups[0].name
     document["adaptive_rounds"] = [r.to_dict() for r in found.sweep.rounds]
     document["cost"] = found.costs.to_dict() if found.costs else None
     document["compute"] = store.compute_totals(found.sweep.trials).to_dict()
@@ -341,8 +343,8 @@ def draw(found: Findings, out: Path) -> dict[str, Path | None]:
         )
     if groups:
         entries = ablation_plot_entries(found, metric, goal)
-        images["ablation forest plot"] = plots.plot_ablation_forest(
-            entries, metric, goal, out / "ablation_forest.png"
+        images[f"{found.kind} forest plot"] = plots.plot_ablation_forest(
+            entries, metric, goal, found.groups[0].name, out / "ablation_forest.png"
         )
     if importance and importance.values:
         title = f"{name}: parameter importance ({importance.evaluator})"

@@ -18,7 +18,9 @@ from rich.table import Table
 
 from orchestrator.errors import UserError
 from orchestrator.format import STATE_STYLES, format_params, format_seconds, format_value
+from orchestrator.results import analysis
 from orchestrator.results.sweep import Sweep, flat_row, load_sweep
+from orchestrator.spec import load_spec
 from orchestrator.store.compute import totals as compute_totals
 from orchestrator.store.gpu_usage import compact, gpu_line
 from orchestrator.store.journal import JOURNAL_NAME
@@ -26,20 +28,48 @@ from orchestrator.store.results import TrialResult
 from orchestrator.store.sweep_file import LOCK_FILE, SWEEP_FILE
 
 
-def write_results(run_dir: Path, trials: list[TrialResult]) -> tuple[Path, Path]:
+def write_results(
+    run_dir: Path, trials: list[TrialResult], comparisons: dict[int, dict[str, Any]] | None = None
+) -> tuple[Path, Path]:
     """Write `results.json` and `results.csv` (params as `param.<key>` columns, final metrics
-    as `final.<key>`)."""
+    as `final.<key>`). `comparisons` (`analysis.trial_comparisons`, an ablation sweep's or a
+    seeded grid's) gives each compared trial its configuration's paired comparison with the
+    reference: `comparison` in the JSON, `comparison.<key>` columns in the CSV."""
+    comparisons = comparisons or {}
     json_path, csv_path = run_dir / "results.json", run_dir / "results.csv"
-    json_path.write_text(json.dumps([t.to_dict() for t in trials], indent=2, default=str))
-    rows = [flat_row(t) for t in trials]
+    records = [t.to_dict() | _comparison(comparisons, t.trial) for t in trials]
+    json_path.write_text(json.dumps(records, indent=2, default=str))
+    rows = [
+        flat_row(t) | {f"comparison.{k}": v for k, v in comparisons.get(t.trial, {}).items()}
+        for t in trials
+    ]
     scalars = [k for k in rows[0] if "." not in k] if rows else []
     params = sorted({f"param.{k}" for t in trials for k in t.params})
     finals = sorted({f"final.{k}" for t in trials for k in t.final_metrics})
+    compared = list(dict.fromkeys(k for row in rows for k in row if k.startswith("comparison.")))
     with csv_path.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=scalars + params + finals)
+        writer = csv.DictWriter(handle, fieldnames=scalars + params + finals + compared)
         writer.writeheader()
         writer.writerows(rows)
     return json_path, csv_path
+
+
+def _trial_comparisons(sweep: Sweep) -> dict[int, dict[str, Any]]:
+    """`analysis.trial_comparisons` of an ablation sweep or a seeded grid, {} for others. A
+    spec copy that cannot be read gives {}: the trials' records are written all the same,
+    and the report, which needs the spec too, says what is wrong with it."""
+    if sweep.info.method not in ("ablation", "grid"):
+        return {}
+    try:
+        spec = load_spec(sweep.info.spec_copy, sweep.info.spec_overrides)
+    except UserError:
+        return {}
+    groups, comparisons = analysis.compared(spec, sweep)
+    return analysis.trial_comparisons(groups, comparisons, sweep.metric)
+
+
+def _comparison(comparisons: dict[int, dict[str, Any]], trial: int) -> dict[str, Any]:
+    return {"comparison": comparisons[trial]} if trial in comparisons else {}
 
 
 def results_table(
@@ -73,7 +103,7 @@ def results_table(
 def summarize(run_dir: Path, console: Console | None = None) -> Sweep:
     """Write the results files of a sweep directory and print its summary table."""
     sweep = load_sweep(run_dir)
-    json_path, csv_path = write_results(Path(run_dir), sweep.trials)
+    json_path, csv_path = write_results(Path(run_dir), sweep.trials, _trial_comparisons(sweep))
     console = console or Console()
     console.print(results_table(sweep.name, sweep.metric, sweep.goal, sweep.trials))
     failures = failure_line(sweep.trials)

@@ -6,8 +6,8 @@ ended, each ablation is compared with the baseline seed by seed (`paired_compari
 paired t interval); one whose interval holds 0 (or that has fewer than 2 pairs but at least
 one complete seed) is undecided. If any is and fewer than max seeds are planned, the next
 round is the next seed for the baseline and the undecided ablations together (pairs need
-both sides). A grid with adaptive seeds does the same with each point against the best
-point (the best mean over its complete seeds) as the baseline.
+both sides). A grid with adaptive seeds does the same with each point against the point its
+`baseline:` names, else the best point (the best mean over its complete seeds).
 
 A round is decided only when no trial of the sweep is still running anywhere (a killed
 controller's trials are adopted and finished first: deciding without them would add a
@@ -66,7 +66,7 @@ def decide(
         finite = record.value is not None and math.isfinite(record.value)
         if record.state == "complete" and finite:
             values.setdefault(rounds.config_key(planned), {})[planned.seed] = record.value
-    reference = "baseline" if spec.method == "ablation" else _best(values, goal)
+    reference = rounds.reference_key(spec) or _best(values, goal)
     comparisons = {
         key: paired_comparison(seeds, values.get(reference, {}), values.get(key, {}), goal)
         for key, seeds in seeds_of.items()

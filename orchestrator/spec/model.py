@@ -52,7 +52,7 @@ from orchestrator.spec.parameter import (
     raise_problems,
     show,
 )
-from orchestrator.spec.seeds import adaptive_seed_range, seed_range_or_none
+from orchestrator.spec.seeds import adaptive_seed_range, grid_baseline, seed_range_or_none
 from orchestrator.tracking.info import server_unreachable
 from orchestrator.tracking.redact import ENVVAR_MACRO
 
@@ -320,8 +320,11 @@ class SweepSpec(StrictModel):
     @field_validator("baseline")
     @classmethod
     def _baseline(cls, baseline: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
-        if baseline and info.data.get("method") not in (None, "ablation"):
-            raise ValueError("only applies to method: ablation")
+        method = info.data.get("method")
+        if baseline and method == "grid":
+            return grid_baseline(baseline, info.data.get("parameters", {}), info.data.get("seeds"))
+        if baseline and method not in (None, "ablation"):
+            raise ValueError("only applies to method: ablation or grid")
         return baseline
 
     @field_validator("ablations")

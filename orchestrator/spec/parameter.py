@@ -164,12 +164,31 @@ class Parameter(StrictModel):
             return round((hi - lo) / (self.q or 1)) + 1
         return 1
 
+    def grid_values(self) -> list[Any]:
+        """The values a grid takes for this (discrete) parameter."""
+        if self.distribution == "constant":
+            return [self.value]
+        if self.distribution == "categorical":
+            return list(self.values)
+        if self.distribution == "int_uniform":
+            return list(range(self.min, self.max + 1))
+        if self.distribution == "q_uniform":
+            lo, hi = self.value_range()
+            count = round((hi - lo) / self.q) + 1
+            return [tidy_multiple(lo + i * self.q, self.q) for i in range(count)]
+        raise ValueError(f"{self.distribution} has no grid")  # spec validation prevents this
+
     def gives_integers(self) -> bool:
         """Whether every value drawn is an int (int_uniform, or a q_ distribution with int q)."""
         if self.distribution in ("constant", "categorical"):
             values = self.values if self.distribution == "categorical" else [self.value]
             return all(isinstance(v, int) and not isinstance(v, bool) for v in values)
         return self.distribution == "int_uniform" or isinstance(self.q, int)
+
+
+def tidy_multiple(x: float, q: float) -> int | float:
+    """A multiple of q without float noise (0.30000000000000004 -> 0.3); int for int q."""
+    return int(round(x)) if isinstance(q, int) else round(x, 12)
 
 
 def quantised_range(lo: float, hi: float, q: float) -> tuple[float, float]:

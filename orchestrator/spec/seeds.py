@@ -1,10 +1,11 @@
-"""`seeds: {min: 2, max: 8}`: adaptive seeds, checked (the plan: `plan.rounds`)."""
+"""`seeds: {min: 2, max: 8}`: adaptive seeds, checked (the plan: `plan.rounds`); and a grid's
+`baseline:`, the point its other points are compared with seed by seed."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from orchestrator.spec.parameter import show
+from orchestrator.spec.parameter import Parameter, did_you_mean, raise_problems, show
 
 
 def adaptive_seed_range(seeds: dict[str, Any], method: str | None) -> tuple[int, int]:
@@ -29,3 +30,37 @@ def seed_range_or_none(seeds: dict[str, Any], method: str | None) -> tuple[int, 
         return adaptive_seed_range(seeds, method)
     except ValueError:
         return None
+
+
+def grid_baseline(
+    baseline: dict[str, Any], parameters: dict[str, Parameter], seeds: list[int] | None
+) -> dict[str, Any]:
+    """A grid's `baseline:` (`{lr: 0.001, heads: 4}`): one of its points, every parameter
+    given one of the values the grid takes, returned as the grid has them (an int written
+    for a float grid value is that value). The other points are compared with it seed by
+    seed, so it needs 2 or more seeds."""
+    if seeds is not None and len(seeds) < 2:
+        raise ValueError(
+            "a grid's baseline is the point the others are compared with seed by seed: "
+            "it needs seeds: 2 or more"
+        )
+    problems, point = [], {}
+    for name in baseline:
+        if name not in parameters:
+            problems.append(
+                ((name,), f"not a parameter of the grid{did_you_mean(name, list(parameters))}")
+            )
+    for name, parameter in parameters.items():
+        values = parameter.grid_values()
+        if name not in baseline:
+            problems.append(((), f"names no value for {name} (a grid point sets every parameter)"))
+            continue
+        given = baseline[name]
+        match = [v for v in values if v == given and isinstance(v, bool) == isinstance(given, bool)]
+        if match:
+            point[name] = match[0]
+        else:
+            taken = ", ".join(show(v) for v in values[:8]) + (", ..." if len(values) > 8 else "")
+            problems.append(((name,), f"{show(given)} is not a value of the grid ({taken})"))
+    raise_problems(problems)
+    return point

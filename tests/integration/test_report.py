@@ -133,6 +133,17 @@ def test_ablation_sweep_ends_with_summary_run_tables_and_report(
     loss_row = next(r for r in by_name["bigger_x"]["metrics"] if r["metric"] == "loss")
     assert loss_row["verdict"] == "worse" and loss_row["ci_low"] == paired["ci_low"]
     ci = f"[{low:.4g}, {high:.4g}]"
+    # results.json: each trial carries its configuration's comparison with the baseline.
+    for record in json.loads((run_dir / "results.json").read_text()):
+        comparison = record["comparison"]
+        assert comparison["config"] == record["params"]["ablation"]
+        assert comparison["against"] == "baseline"
+        if comparison["config"] == "bigger_x":
+            assert comparison["verdict"] == "worse" and comparison["ci_low"] == paired["ci_low"]
+        elif comparison["config"] == "baseline":
+            assert comparison["reference"] is True and "verdict" not in comparison
+        else:
+            assert comparison["verdict"] == "needs 2+ seeds" and comparison["excluded"] == 1
 
     # The terminal table, best to worst: complete seeds first, then by mean loss.
     table = out[out.index("ablations: loss") :]
@@ -170,6 +181,73 @@ def test_ablation_sweep_ends_with_summary_run_tables_and_report(
     assert len(find_run_files(run_dir / "wandb", summary_id)) == 2
     again = read_run_history(run_dir / "wandb", summary_id)
     assert again.table("ablation/bigger_x") == run.table("ablation/bigger_x")
+
+
+GRID_SEEDS = """
+    name: gridseeds
+    method: grid
+    program: sweep_programs:seeded_loss
+    metric: {{name: loss, goal: minimize}}
+    seeds: 3
+    parameters:
+      x: {{values: [1.0, 1.5, 0.5]}}
+      seed_effect: {{values: [0.1, 0.2]}}
+    {baseline}
+"""
+
+
+@pytest.mark.parametrize("baseline", ["", "baseline: {x: 1.5, seed_effect: 0.1}"])
+def test_grid_with_seeds_compares_each_point_with_the_best_or_its_baseline(
+    local_ray, tmp_path, capsys, monkeypatch, baseline
+):
+    """Every grid point against the reference seed by seed, as an ablation against its
+    baseline: the best point by mean unless `baseline:` names one. seeded_loss ends at
+    x + seed * seed_effect, so each pair's difference and every verdict are known."""
+    monkeypatch.setenv("COLUMNS", "200")
+    spec_path = write_spec(tmp_path, GRID_SEEDS.format(baseline=baseline))
+    assert cli.main(["run", str(spec_path), "--runs", str(tmp_path / "runs")]) == 0
+    out = capsys.readouterr().out
+    run_dir = tmp_path / "runs" / "gridseeds"
+    reference = (1.5, 0.1) if baseline else (0.5, 0.1)  # the best: lowest x, flattest seeds
+    name = f"x={reference[0]},seed_effect={reference[1]}"
+    values = {}
+    for trial in trials_of(run_dir):
+        point = (trial.params["x"], trial.params["seed_effect"])
+        values.setdefault(point, {})[trial.params["seed"]] = trial.value
+    assert len(values) == 6 and all(len(v) == 3 for v in values.values())
+
+    records = json.loads((run_dir / "results.json").read_text())
+    assert len(records) == 18
+    for record in records:
+        point = (record["params"]["x"], record["params"]["seed_effect"])
+        comparison = record["comparison"]
+        assert comparison["against"] == name
+        if point == reference:
+            assert comparison["reference"] is True
+            continue
+        diffs = [values[point][s] - values[reference][s] for s in range(3)]
+        assert comparison["mean_diff"] == pytest.approx(statistics.fmean(diffs))
+        assert comparison["n_pairs"] == 3
+        if point[1] == reference[1]:  # a constant difference: decided at once
+            verdict = "worse" if diffs[0] > 0 else "better"
+            assert comparison["verdict"] == verdict, (point, diffs)
+        else:  # the seeds' effects differ: a t interval over 3 pairs
+            expected = scipy_stats.ttest_1samp(diffs, 0).confidence_interval(0.95)
+            assert (comparison["ci_low"], comparison["ci_high"]) == pytest.approx(expected)
+
+    written = json.loads((run_dir / "ablations.json").read_text())
+    assert written["against"] == name and written["ablations"][0]["name"] == name
+    summary = read_run_history(run_dir / "wandb", f"{store.read_sweep_file(run_dir).uid}-summary")
+    worse = {row["metric"]: row for row in summary.table("ablation/x=1,seed_effect=0.1")}
+    assert worse["loss"]["mean_diff"] == pytest.approx(1.0 - reference[0])
+    how = "named in baseline:" if baseline else "the best by mean"
+    assert (
+        f"points: loss (minimize), mean ± std over seeds; Δ paired by seed against {name} ({how})"
+        in out
+    )
+    text = (run_dir / "report" / "report.md").read_text()
+    assert f"## Grid points against {name} ({how})" in text and "](ablation_forest.png)" in text
+    assert "## Parameter importance" in text  # a grid keeps its importance too
 
 
 def test_random_sweep_importance_names_the_parameter_that_drives_the_metric(local_ray, tmp_path):

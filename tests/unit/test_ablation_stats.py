@@ -15,7 +15,7 @@ from conftest import write_spec
 from scipy import stats
 
 from orchestrator.results.ablation_stats import BOOTSTRAP_FROM, paired_comparison
-from orchestrator.results.analysis import Importance, ablation_groups, compare
+from orchestrator.results.analysis import Importance, compare, config_groups
 from orchestrator.spec import load_spec
 from orchestrator.store.results import TrialResult
 from orchestrator.tracking.info import ablation_rows
@@ -126,7 +126,7 @@ def test_groups_pair_trials_by_seed_and_count_a_diverged_one(tmp_path):
     records = [trial(i, v) for i, v in enumerate(base)]
     # bigger_x: seed 0 diverged; seeds 1 and 2 finished in the other order.
     records += [trial(5, 3.4), trial(3, None, "fail"), trial(4, 3.15)]
-    groups = ablation_groups(spec, records, "loss")
+    groups = config_groups(spec, records, "loss", "minimize")
     assert groups[1].diverged == 1 and groups[1].by_seed["loss"] == {2: 3.4, 1: 3.15}
     found = compare(groups, "loss", "minimize")["bigger_x"]
     loss = found["loss"]

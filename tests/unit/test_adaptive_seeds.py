@@ -234,3 +234,24 @@ def test_a_grid_compares_each_point_with_the_best_one(tmp_path):
         (6, {"x": 1.0, "seed": 2}),
         (7, {"x": 1.05, "seed": 2}),
     ]
+
+
+def test_a_grid_with_a_baseline_compares_each_point_with_that_point(tmp_path):
+    """`baseline: {x: 3}` names the grid point 3.0 (the grid's value, not the int written):
+    the others are compared with it, not with the best, and it runs every added seed."""
+    text = """
+        method: grid
+        program: sweep_programs:seeded_loss
+        metric: {name: loss, goal: minimize}
+        seeds: {min: 2, max: 3}
+        parameters: {x: {values: [1.0, 3.05, 3.0]}}
+        baseline: {x: 3}
+    """
+    spec = load_spec(write_spec(tmp_path, text))
+    assert spec.baseline == {"x": 3.0} and isinstance(spec.baseline["x"], float)
+    plan = expand(spec)
+    records = [_result(i, i, v) for i, v in enumerate([1.0, 1.1, 3.0, 3.2, 3.0, 3.1])]
+    decision = decide(spec, plan, records, "minimize", [])
+    assert decision.reference == '{"x": 3.0}'
+    assert decision.comparisons['{"x": 1.0}'].verdict == "better"
+    assert decision.next_round == SeedRound(2, ['{"x": 3.0}', '{"x": 3.05}'])

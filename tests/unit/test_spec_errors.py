@@ -379,10 +379,30 @@ CASES = [
     ),
     # --- ablations
     (
-        "baseline_on_grid",
+        "baseline_on_grid_without_seeds",
         "method: grid\nparameters:\n  optimizer.lr: {values: [0.1]}\nbaseline: {model.norm: none}\n",
         [],
-        ["F:4: baseline: only applies to method: ablation"],
+        [
+            "F:4: baseline: a grid's baseline is the point the others are compared with seed by seed: it needs seeds: 2 or more"
+        ],
+    ),
+    (
+        "baseline_on_random",
+        "method: random\nrun_cap: 2\nparameters:\n  optimizer.lr: {values: [0.1]}\n"
+        "baseline: {optimizer.lr: 0.1}\n",
+        [],
+        ["F:5: baseline: only applies to method: ablation or grid"],
+    ),
+    (
+        "grid_baseline_not_a_point",
+        "method: grid\nseeds: 2\nparameters:\n  optimizer.lr: {values: [0.1, 0.01]}\n"
+        "  model.num_heads: {values: [2, 4]}\nbaseline:\n  optimizer.lr: 0.2\n  model.norm: none\n",
+        [],
+        [
+            "F:6: baseline: names no value for model.num_heads (a grid point sets every parameter)",
+            "F:7: baseline.optimizer.lr: 0.2 is not a value of the grid (0.1, 0.01)",
+            "F:8: baseline.model.norm: not a parameter of the grid; did you mean 'model.num_heads'?",
+        ],
     ),
     (
         "ablations_that_change_nothing",
