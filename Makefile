@@ -25,8 +25,9 @@ $(STAMP): pyproject.toml
 sweep: install
 	$(BIN)/orchestrate sweeps/lr.yaml
 
+# -X faulthandler: a crash in native code, even at exit, prints every thread's Python stack.
 test: install
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -X faulthandler -m pytest -q
 
 # The unit tests alone: no Ray, no subprocesses, under a minute.
 test-fast: install
