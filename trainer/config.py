@@ -110,6 +110,7 @@ class DataConfig:
 
     source: str = "stories"
     num_stories: int = 20000  # size of the generated corpus (stories only)
+    story_style: str = "plain"  # plain | rich (trainer.stories; stories only)
     val_fraction: float = 0.05
     seed: int = 0  # seeds the story generator (the corpus, not the training run)
     cache_dir: str = ""
@@ -152,6 +153,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "model.norm_position": ("pre", "post"),
     "model.positions": ("rope", "nope", "learned"),
     "model.ffn": ("swiglu", "silu", "gelu"),
+    "data.story_style": ("plain", "rich"),
     "train.device": ("auto", "cpu", "cuda"),
 }
 

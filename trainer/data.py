@@ -58,8 +58,10 @@ def cache_root(data: DataConfig) -> Path:
 def load_dataset(data: DataConfig, vocab_size: int) -> Dataset:
     """The dataset `data` describes, preparing and caching it first if needed."""
     if data.source == "stories":
-        generator = hashlib.sha256(Path(stories.__file__).read_bytes()).hexdigest()[:16]
+        code = b"".join(Path(m.__file__).read_bytes() for m in (stories, stories.stories_rich))
+        generator = hashlib.sha256(code).hexdigest()[:16]
         key = {"stories": data.num_stories, "seed": data.seed, "generator": generator}
+        key["style"] = data.story_style
         return _load_text(data, vocab_size, key=key)
     path = Path(data.source).expanduser()
     if not path.is_file():
@@ -132,7 +134,7 @@ def _build_cache(folder: Path, data: DataConfig, vocab_size: int, key: dict) -> 
 def _documents(data: DataConfig) -> list[str]:
     """The generated stories, or the user's text file cut into paragraphs."""
     if data.source == "stories":
-        return stories.generate_stories(data.num_stories, data.seed)
+        return stories.generate_stories(data.num_stories, data.seed, data.story_style)
     text = Path(data.source).expanduser().read_text(encoding="utf-8", errors="replace")
     paragraphs = [p for p in text.split("\n\n") if p.strip()]
     if len(paragraphs) < 20:  # too few paragraphs to split by: cut into 20 equal pieces

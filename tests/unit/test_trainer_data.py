@@ -1,31 +1,68 @@
 """Data: the story generator, the BPE cache, user files, and batches."""
 
+import re
+
 import numpy as np
 import pytest
 import torch
 
 from trainer import data as data_module
-from trainer.config import ConfigError, DataConfig
+from trainer.config import ConfigError, DataConfig, load_config
 from trainer.data import get_batch, load_dataset
 from trainer.stories import generate_stories
 
 
-def test_stories_are_deterministic_per_seed_and_differ_across_seeds():
-    assert generate_stories(50, seed=1) == generate_stories(50, seed=1)
-    assert generate_stories(50, seed=1) != generate_stories(50, seed=2)
-    stories = generate_stories(200, seed=0)
+@pytest.mark.parametrize("style", ["rich", "plain"])
+def test_stories_are_deterministic_per_seed_and_differ_across_seeds(style):
+    assert generate_stories(50, 1, style) == generate_stories(50, 1, style)
+    assert generate_stories(50, 1, style) != generate_stories(50, 2, style)
+    stories = generate_stories(200, 0, style)
     assert len(set(stories)) == 200
     assert all(s.endswith((".", '!"')) and len(s.split()) > 50 for s in stories)
 
 
-def test_story_pronouns_agree_with_the_character():
-    for story in generate_stories(200, seed=3):
+@pytest.mark.parametrize("style", ["rich", "plain"])
+def test_story_pronouns_agree_with_the_character(style):
+    for story in generate_stories(200, 3, style):
         first_sentence, second = story.split(". ")[:2]
         kind = first_sentence.split(" named ")[0].split()[-1]
         if kind in ("girl", "boy"):
             pronoun = "She" if kind == "girl" else "He"
             name = first_sentence.split(" named ")[1]
             assert second.startswith((pronoun, name)), story
+
+
+def test_the_default_style_is_plain_and_rich_stories_bring_the_lost_thing_back():
+    assert generate_stories(20, 0) == generate_stories(20, 0, "plain")
+    assert DataConfig().story_style == "plain"
+    for story in generate_stories(200, 4, "rich"):
+        name = story.split(". ")[0].split(" named ")[1]
+        assert story.count(name) >= 3, story
+        # the thing found (its colour and noun) is the thing got back at the end
+        found = re.search(r"(?:found|saw) (?:an? |\w+ )(\w+) ([\w-]+)[.]", story)
+        colour, noun = found.groups()
+        assert story.count(f"{colour} {noun[:3]}") >= 2, story
+
+
+def _distinct_4grams(stories: list[str]) -> float:
+    words = [s.split() for s in stories]
+    grams = [tuple(w[i : i + 4]) for w in words for i in range(len(w) - 3)]
+    return len(set(grams)) / len(grams)
+
+
+def test_rich_stories_repeat_themselves_less_than_plain_ones():
+    rich, plain = generate_stories(500, 0, "rich"), generate_stories(500, 0, "plain")
+    assert _distinct_4grams(rich) > 1.5 * _distinct_4grams(plain)
+    assert len(set(" ".join(rich).split())) > 1.5 * len(set(" ".join(plain).split()))
+
+
+def test_each_story_style_is_its_own_cache_entry(tmp_path):
+    plain = load_dataset(DataConfig(num_stories=100, cache_dir=str(tmp_path)), 300)
+    rich = DataConfig(num_stories=100, cache_dir=str(tmp_path), story_style="rich")
+    assert not np.array_equal(load_dataset(rich, 300).train, plain.train)
+    assert len([p for p in tmp_path.iterdir() if not p.name.startswith(".")]) == 2
+    with pytest.raises(ConfigError, match="data.story_style"):
+        load_config("tiny", {"data.story_style": "fancy"})
 
 
 def test_stories_are_cached_and_reused(tmp_path, monkeypatch):
