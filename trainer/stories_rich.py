@@ -12,6 +12,7 @@ so there is several times as much to predict per token and less of it can be mem
 from __future__ import annotations
 
 import random
+from dataclasses import dataclass
 
 
 def _words(text: str) -> list[str]:
@@ -196,8 +197,42 @@ def _forms(pronoun: str) -> tuple[str, str, str]:
     return ("She", "her", "her") if pronoun == "she" else ("He", "him", "his")
 
 
-def story(rng: random.Random) -> str:
-    """One story: setting, scenes, a find, a loss at the place, help, maybe more, an ending."""
+@dataclass(frozen=True)
+class _Cast:
+    """Who is in one story and where it happens, picked before the first sentence.
+
+    `He`, `him` and `his` are the hero's pronoun forms; `companion` is how the narrator names
+    whoever came along ("her friend Max", "his dad"), `helper_said` how the narrator names them
+    as a speaker, `helper_call` how the hero calls them, and `Helper` their subject pronoun.
+    """
+
+    name: str
+    kind: str
+    pronoun: str
+    He: str
+    him: str
+    his: str
+    friend: str
+    place: str
+    activities: list[str]
+    at_place: str
+    thing: str
+    things: str
+    color: str
+    adjective: str
+    bad: str
+    good: str
+    activity: str
+    hazard: str
+    fix: str
+    companion: str
+    helper_said: str
+    helper_call: str
+    Helper: str
+
+
+def _cast(rng: random.Random) -> _Cast:
+    """Pick the hero, a friend, the place, the thing found there and who comes along to help."""
     pick = rng.choice
     name, kind, pronoun = _character(rng)
     friend, _, friend_pronoun = _character(rng)
@@ -208,7 +243,6 @@ def story(rng: random.Random) -> str:
     objects, activities, hazards, fixes = PLACES[place]
     at_place = f"{'In' if place in INDOORS else 'At'} the {place}"
     thing, color, adjective = pick(objects), pick(COLORS), pick(ADJECTIVES)
-    things = _plural(thing)
     bad, good, activity = pick(FEELINGS_BAD), pick(FEELINGS_GOOD), pick(activities)
     hazard, fix = pick(list(zip(hazards, fixes, strict=True)))
     if rng.random() < 0.6:
@@ -218,129 +252,200 @@ def story(rng: random.Random) -> str:
         relation = pick(list(RELATIONS))
         companion = helper_said = f"{his} {relation}"
         helper_call, Helper = relation.capitalize(), RELATIONS[relation]
+    return _Cast(
+        name=name,
+        kind=kind,
+        pronoun=pronoun,
+        He=He,
+        him=him,
+        his=his,
+        friend=friend,
+        place=place,
+        activities=activities,
+        at_place=at_place,
+        thing=thing,
+        things=_plural(thing),
+        color=color,
+        adjective=adjective,
+        bad=bad,
+        good=good,
+        activity=activity,
+        hazard=hazard,
+        fix=fix,
+        companion=companion,
+        helper_said=helper_said,
+        helper_call=helper_call,
+        Helper=Helper,
+    )
 
-    s = [f"{pick(OPENERS)}, there was a {adjective} {kind} named {name}."]
+
+def _beginning(rng: random.Random, c: _Cast) -> list[str]:
+    """Introduce the hero, say something about them, go to the place, and add a few scenes."""
+    pick = rng.choice
+    s = [f"{pick(OPENERS)}, there was a {c.adjective} {c.kind} named {c.name}."]
     s.append(
         pick(
             [
-                f"{He} loved to {activity}.",
-                f"{name} liked to {activity} every day.",
-                f"{He} wanted to {activity} with {companion}.",
-                f"{He} lived in a {pick(['small', 'little', 'big', 'yellow'])} house"
-                f" with {his} {pick(list(RELATIONS))}.",
-                f"{name} was {pick(['four', 'five', 'six', 'seven'])} years old.",
+                f"{c.He} loved to {c.activity}.",
+                f"{c.name} liked to {c.activity} every day.",
+                f"{c.He} wanted to {c.activity} with {c.companion}.",
+                f"{c.He} lived in a {pick(['small', 'little', 'big', 'yellow'])} house"
+                f" with {c.his} {pick(list(RELATIONS))}.",
+                f"{c.name} was {pick(['four', 'five', 'six', 'seven'])} years old.",
             ]
         )
     )
     s.append(
         pick(
             [
-                f"One {pick(TIMES)}, {name} went to the {place} with {companion}.",
-                f"One {pick(TIMES)}, {name} and {companion} went to the {place}.",
-                f"On {pick(['a', 'one'])} {pick(TIMES)}, {companion} took {name} to the {place}.",
-                f"{name} asked {companion} to go to the {place}, and they went.",
+                f"One {pick(TIMES)}, {c.name} went to the {c.place} with {c.companion}.",
+                f"One {pick(TIMES)}, {c.name} and {c.companion} went to the {c.place}.",
+                f"On {pick(['a', 'one'])} {pick(TIMES)}, {c.companion} took {c.name} to the {c.place}.",
+                f"{c.name} asked {c.companion} to go to the {c.place}, and they went.",
             ]
         )
     )
     scenes = [
         pick(WEATHER),
-        f"First, they went to {pick(activities)}. It was so much fun!",
+        f"First, they went to {pick(c.activities)}. It was so much fun!",
         f"They ate {pick(FOODS)} and played {pick(GAMES)}.",
-        f'"I love the {place}!" said {name}.',
-        f"{name} saw {_a(pick(list(ANIMALS)))} and waved at it.",
+        f'"I love the {c.place}!" said {c.name}.',
+        f"{c.name} saw {_a(pick(list(ANIMALS)))} and waved at it.",
     ]
     s.extend(rng.sample(scenes, rng.choice([0, 1, 1, 2, 3])))
+    return s
+
+
+def _find_and_loss(rng: random.Random, c: _Cast) -> list[str]:
+    """The hero finds one thing or several at the place, then loses one, and feels it."""
+    pick = rng.choice
+    s = []
     if rng.random() < 0.5:
         count = pick(NUMBERS)
-        s.append(f"{at_place}, {name} found {count} {color} {things}.")
+        s.append(f"{c.at_place}, {c.name} found {count} {c.color} {c.things}.")
         s.append(
             pick(
                 [
-                    f'"Look, I have {count} {things}!" {pronoun} said.',
-                    f'"{count.capitalize()} {things}!" said {name}. "I will keep them."',
-                    f"{He} counted them: {count} {things}.",
+                    f'"Look, I have {count} {c.things}!" {c.pronoun} said.',
+                    f'"{count.capitalize()} {c.things}!" said {c.name}. "I will keep them."',
+                    f"{c.He} counted them: {count} {c.things}.",
                 ]
             )
         )
-        thing_phrase = pick([f"one of the {things}", f"the best {thing}"])
-    else:
-        s.append(
-            pick([f"{at_place}, {name} saw a {color} {thing}.", f"{name} found a {color} {thing}."])
-        )
-        s.append(
-            pick(
-                [
-                    f'"What a nice {thing}!" said {name}. "Can I keep it?"',
-                    f"{He} picked it up and smiled.",
-                    f'"Look at this {thing}!" {pronoun} said to {companion}.',
-                ]
-            )
-        )
-        thing_phrase = f"the {thing}"
-    s.append(
-        pick(
-            [
-                f"But then, {thing_phrase} fell {hazard}.",
-                f"Oh no! {thing_phrase.capitalize()} rolled {hazard}.",
-            ]
-        )
-    )
-    if adjective in ("brave", "bold"):
-        s.append(f"{name} was not scared. {He} tried to get it, but {pronoun} could not reach it.")
+        thing_phrase = pick([f"one of the {c.things}", f"the best {c.thing}"])
     else:
         s.append(
             pick(
                 [
-                    f"{name} felt {bad}. {He} did not know what to do.",
-                    f"{name} began to cry. {He} was very {bad}.",
-                    f"{He} felt {bad} and sat down.",
+                    f"{c.at_place}, {c.name} saw a {c.color} {c.thing}.",
+                    f"{c.name} found a {c.color} {c.thing}.",
                 ]
             )
         )
+        s.append(
+            pick(
+                [
+                    f'"What a nice {c.thing}!" said {c.name}. "Can I keep it?"',
+                    f"{c.He} picked it up and smiled.",
+                    f'"Look at this {c.thing}!" {c.pronoun} said to {c.companion}.',
+                ]
+            )
+        )
+        thing_phrase = f"the {c.thing}"
     s.append(
         pick(
             [
-                f'"{helper_call}, can you help me?" asked {name}.',
-                f'"{helper_call}, my {thing} is gone!" cried {name}.',
-                f'"Help, {helper_call}!" called {name}.',
-                f"{name} ran to {helper_said} and asked for help.",
+                f"But then, {thing_phrase} fell {c.hazard}.",
+                f"Oh no! {thing_phrase.capitalize()} rolled {c.hazard}.",
+            ]
+        )
+    )
+    if c.adjective in ("brave", "bold"):
+        s.append(
+            f"{c.name} was not scared. {c.He} tried to get it, but {c.pronoun} could not reach it."
+        )
+    else:
+        s.append(
+            pick(
+                [
+                    f"{c.name} felt {c.bad}. {c.He} did not know what to do.",
+                    f"{c.name} began to cry. {c.He} was very {c.bad}.",
+                    f"{c.He} felt {c.bad} and sat down.",
+                ]
+            )
+        )
+    return s
+
+
+def _help(rng: random.Random, c: _Cast) -> list[str]:
+    """The hero asks for help, the helper gets the thing back, and the hero says thank you."""
+    pick = rng.choice
+    s = [
+        pick(
+            [
+                f'"{c.helper_call}, can you help me?" asked {c.name}.',
+                f'"{c.helper_call}, my {c.thing} is gone!" cried {c.name}.',
+                f'"Help, {c.helper_call}!" called {c.name}.',
+                f"{c.name} ran to {c.helper_said} and asked for help.",
+            ]
+        )
+    ]
+    s.append(
+        pick(
+            [
+                f'"Don\'t worry, I will help you," said {c.helper_said}.',
+                f'"I know what to do," said {c.helper_said}.',
+                f'"Let me try," said {c.helper_said}.',
+            ]
+        )
+    )
+    s.append(f"{c.Helper} {c.fix}.")
+    s.append(
+        pick(
+            [
+                f"{c.name} got the {c.color} {c.thing} back and felt {c.good}.",
+                f"Now {c.name} had the {c.color} {c.thing} again. {c.He} was so {c.good}!",
+                f"{c.name} held the {c.color} {c.thing} tight and felt {c.good}.",
             ]
         )
     )
     s.append(
         pick(
             [
-                f'"Don\'t worry, I will help you," said {helper_said}.',
-                f'"I know what to do," said {helper_said}.',
-                f'"Let me try," said {helper_said}.',
+                f'"Thank you, {c.helper_call}!" said {c.name}.',
+                f"{c.name} gave {c.helper_said} a big hug.",
             ]
         )
     )
-    s.append(f"{Helper} {fix}.")
-    s.append(
-        pick(
-            [
-                f"{name} got the {color} {thing} back and felt {good}.",
-                f"Now {name} had the {color} {thing} again. {He} was so {good}!",
-                f"{name} held the {color} {thing} tight and felt {good}.",
-            ]
-        )
-    )
-    s.append(
-        pick([f'"Thank you, {helper_call}!" said {name}.', f"{name} gave {helper_said} a big hug."])
-    )
+    return s
+
+
+def _ending(rng: random.Random, c: _Cast) -> list[str]:
+    """Maybe a shared meal, then one closing line: a moral, a friendship, or the thing kept."""
+    pick = rng.choice
+    s = []
     if rng.random() < 0.3:
         food = pick(FOODS)
         s.append(
-            f"Later, they sat down to eat {food}. {name} shared {his} {food} with {companion}."
+            f"Later, they sat down to eat {food}. {c.name} shared {c.his} {food} with {c.companion}."
         )
     ending = rng.random()
     if ending < 0.35:
-        s.append(f"{name} learned that {pick(MORALS)}.")
-    elif ending < 0.6 and helper_said == friend:
-        s.append(f"From that day on, {name} and {friend} were best friends.")
+        s.append(f"{c.name} learned that {pick(MORALS)}.")
+    elif ending < 0.6 and c.helper_said == c.friend:
+        s.append(f"From that day on, {c.name} and {c.friend} were best friends.")
     elif ending < 0.8:
-        s.append(f"Then they went home and {name} put the {thing} on {his} shelf.")
+        s.append(f"Then they went home and {c.name} put the {c.thing} on {c.his} shelf.")
     else:
-        s.append(f"That night, {name} went to sleep with the {thing} next to {him}.")
+        s.append(f"That night, {c.name} went to sleep with the {c.thing} next to {c.him}.")
+    return s
+
+
+def story(rng: random.Random) -> str:
+    """One story: setting, scenes, a find, a loss at the place, help, maybe more, an ending."""
+    cast = _cast(rng)
+    s = _beginning(rng, cast)
+    s += _find_and_loss(rng, cast)
+    s += _help(rng, cast)
+    s += _ending(rng, cast)
     return " ".join(s)
