@@ -199,12 +199,9 @@ def _forms(pronoun: str) -> tuple[str, str, str]:
 
 @dataclass(frozen=True)
 class _Cast:
-    """Who is in one story and where it happens, picked before the first sentence.
-
-    `He`, `him` and `his` are the hero's pronoun forms; `companion` is how the narrator names
-    whoever came along ("her friend Max", "his dad"), `helper_said` how the narrator names them
-    as a speaker, `helper_call` how the hero calls them, and `Helper` their subject pronoun.
-    """
+    """Who is in one story and where, picked first. `He`/`him`/`his`: the hero's pronouns; the
+    helper who came along is `companion` ("her friend Max", "his dad") in narration, `helper_said`
+    as a speaker, `helper_call` when the hero calls, and `Helper` as a subject pronoun."""
 
     name: str
     kind: str
