@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
-from trainer import stories
+from trainer import stories, story_cast
 from trainer.config import ConfigError, DataConfig
 
 END_OF_TEXT = "<|endoftext|>"
@@ -58,7 +58,9 @@ def cache_root(data: DataConfig) -> Path:
 def load_dataset(data: DataConfig, vocab_size: int) -> Dataset:
     """The dataset `data` describes, preparing and caching it first if needed."""
     if data.source == "stories":
-        code = b"".join(Path(m.__file__).read_bytes() for m in (stories, stories.stories_rich))
+        code = b"".join(
+            Path(m.__file__).read_bytes() for m in (stories, stories.stories_rich, story_cast)
+        )
         generator = hashlib.sha256(code).hexdigest()[:16]
         key = {"stories": data.num_stories, "seed": data.seed, "generator": generator}
         key["style"] = data.story_style

@@ -18,6 +18,7 @@ from __future__ import annotations
 import random
 
 from trainer import stories_rich
+from trainer.story_cast import character, forms
 
 GIRLS = [
     "Lily",
@@ -174,29 +175,13 @@ MORALS = [
 ]
 
 
-def _character(rng: random.Random) -> tuple[str, str, str]:
-    """(name, what it is, pronoun) for a child or an animal."""
-    roll = rng.random()
-    if roll < 0.4:
-        return rng.choice(GIRLS), "girl", "she"
-    if roll < 0.8:
-        return rng.choice(BOYS), "boy", "he"
-    kind = rng.choice(list(ANIMALS))
-    return rng.choice(ANIMAL_NAMES), kind, ANIMALS[kind]
-
-
-def _forms(pronoun: str) -> tuple[str, str, str]:
-    """Capitalised subject, object and possessive forms of the pronoun."""
-    return ("She", "her", "her") if pronoun == "she" else ("He", "him", "his")
-
-
 def story(rng: random.Random) -> str:
     """One story: setting, a find, a problem at the place, help, and an ending."""
-    name, kind, pronoun = _character(rng)
-    friend, _, friend_pronoun = _character(rng)
+    name, kind, pronoun = character(rng, GIRLS, BOYS, ANIMALS, ANIMAL_NAMES)
+    friend, _, friend_pronoun = character(rng, GIRLS, BOYS, ANIMALS, ANIMAL_NAMES)
     while friend == name:
-        friend, _, friend_pronoun = _character(rng)
-    He, him, his = _forms(pronoun)
+        friend, _, friend_pronoun = character(rng, GIRLS, BOYS, ANIMALS, ANIMAL_NAMES)
+    He, him, his = forms(pronoun)
     place = rng.choice(list(PLACES))
     objects, activities, hazard, fix = PLACES[place]
     at_place = f"{'In' if place in INDOORS else 'At'} the {place}"
@@ -206,7 +191,7 @@ def story(rng: random.Random) -> str:
     bad, good = rng.choice(FEELINGS_BAD), rng.choice(FEELINGS_GOOD)
     if rng.random() < 0.6:
         companion, helper_said, helper_call = f"{his} friend {friend}", friend, friend
-        Helper = _forms(friend_pronoun)[0]
+        Helper = forms(friend_pronoun)[0]
     else:
         relation = rng.choice(list(RELATIONS))
         companion = helper_said = f"{his} {relation}"

@@ -14,6 +14,8 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
+from trainer.story_cast import character, forms
+
 
 def _words(text: str) -> list[str]:
     return text.split()
@@ -169,17 +171,6 @@ MORALS = [
 ]
 
 
-def _character(rng: random.Random) -> tuple[str, str, str]:
-    """(name, what it is, pronoun) for a child or an animal."""
-    roll = rng.random()
-    if roll < 0.4:
-        return rng.choice(GIRLS), "girl", "she"
-    if roll < 0.8:
-        return rng.choice(BOYS), "boy", "he"
-    kind = rng.choice(list(ANIMALS))
-    return rng.choice(PET_NAMES), kind, ANIMALS[kind]
-
-
 def _plural(noun: str) -> str:
     if noun in ("fish", "sheep", "starfish"):
         return noun
@@ -191,10 +182,6 @@ def _plural(noun: str) -> str:
 def _a(word: str) -> str:
     """`word` with its indefinite article."""
     return f"{'an' if word[0] in 'aeiou' else 'a'} {word}"
-
-
-def _forms(pronoun: str) -> tuple[str, str, str]:
-    return ("She", "her", "her") if pronoun == "she" else ("He", "him", "his")
 
 
 @dataclass(frozen=True)
@@ -231,11 +218,11 @@ class _Cast:
 def _cast(rng: random.Random) -> _Cast:
     """Pick the hero, a friend, the place, the thing found there and who comes along to help."""
     pick = rng.choice
-    name, kind, pronoun = _character(rng)
-    friend, _, friend_pronoun = _character(rng)
+    name, kind, pronoun = character(rng, GIRLS, BOYS, ANIMALS, PET_NAMES)
+    friend, _, friend_pronoun = character(rng, GIRLS, BOYS, ANIMALS, PET_NAMES)
     while friend == name:
-        friend, _, friend_pronoun = _character(rng)
-    He, him, his = _forms(pronoun)
+        friend, _, friend_pronoun = character(rng, GIRLS, BOYS, ANIMALS, PET_NAMES)
+    He, him, his = forms(pronoun)
     place = pick(list(PLACES))
     objects, activities, hazards, fixes = PLACES[place]
     at_place = f"{'In' if place in INDOORS else 'At'} the {place}"
@@ -244,7 +231,7 @@ def _cast(rng: random.Random) -> _Cast:
     hazard, fix = pick(list(zip(hazards, fixes, strict=True)))
     if rng.random() < 0.6:
         companion, helper_said, helper_call = f"{his} friend {friend}", friend, friend
-        Helper = _forms(friend_pronoun)[0]
+        Helper = forms(friend_pronoun)[0]
     else:
         relation = pick(list(RELATIONS))
         companion = helper_said = f"{his} {relation}"
