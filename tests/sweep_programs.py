@@ -93,6 +93,17 @@ def seeded_loss(config: dict[str, Any], report: Any, checkpoint_dir: str) -> dic
     return {"loss": loss, "accuracy": 1 / (1 + loss)}
 
 
+def trade_off(config: dict[str, Any], report: Any, checkpoint_dir: str) -> dict[str, Any]:
+    """Two metrics that pull apart: `loss = x + y` (minimize) and `speed = 10 * (x - y)`
+    (maximize). At y = 0 every x is a trade-off (lower loss, lower speed), so those trials
+    are the Pareto front; any y > 0 is worse on both than the same x at y = 0. `speed` is
+    only reported, never returned: its final value is the last report."""
+    x, y = float(config.get("x", 0.0)), float(config.get("y", 0.0))
+    for step in range(1, 4):
+        report({"step": step, "loss": x + y + (3 - step) / 10, "speed": 10 * (x - y)})
+    return {"loss": x + y}
+
+
 def nan_loss(config: dict[str, Any], report: Any, checkpoint_dir: str) -> dict[str, Any]:
     """Reports a NaN loss and returns nothing: a program that diverged without saying so."""
     report({"step": 1, "loss": float("nan")})

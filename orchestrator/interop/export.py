@@ -23,6 +23,7 @@ WANDB_KEYS = (
     "description",
     "method",
     "metric",
+    "metrics",  # several: what W&B's Optuna and Ax scheduler engines optimise
     "run_cap",
     "early_terminate",
     "program",
@@ -60,6 +61,12 @@ def export_wandb(spec: SweepSpec, raw: dict[str, Any]) -> tuple[dict[str, Any], 
         raise UserError(f"{where}: {error.lines[0]}") from None
     written = {k: v for k, v in raw.items() if k not in ("program", "command")} | runs
     config = {"name": spec.name} | {key: written[key] for key in WANDB_KEYS if key in written}
+    if spec.multi_objective:  # W&B's own engine optimises one metric: the first
+        config["metric"] = spec.metric.model_dump(exclude_none=True)
+        warnings.append(
+            f"metrics: W&B's own engine optimises metric ({spec.metric.label}) alone; for the "
+            "Pareto front of all of them run the sweep's scheduler with engine optuna or ax"
+        )
     parameters = dict(raw.get("parameters") or {})
     for key, value in spec.trainer.items():  # fixed values: constant parameters
         if key not in spec.parameters:

@@ -131,12 +131,14 @@ def plan_summary(spec: SweepSpec, trials: list[PlannedTrial]) -> dict[str, Any]:
         if spec.seed_range:
             low, high = spec.seed_range
             count += f" ({low} seeds each, adaptive: up to {high} for undecided ones)"
-    metric = f"{spec.metric.name} ({spec.metric.goal})" if spec.metric else "no metric"
+    metric = f"metric {spec.metric.label}" if spec.metric else "no metric"
+    if spec.multi_objective:
+        metric = "Pareto front of " + ", ".join(m.label for m in spec.objectives)
     pruner = "" if spec.optuna.pruner == "none" else f", {spec.optuna.pruner} pruner"
     r = spec.resources
     program = spec.trial_program.label
     line = (
-        f"{spec.name}: {spec.method}, {count}; metric {metric}{pruner}; "
+        f"{spec.name}: {spec.method}, {count}; {metric}{pruner}; "
         f"{r.cpus:g} cpu, {r.gpus if r.auto_gpus else format(r.gpus, 'g')} gpu per trial; "
         f"{program}"
     )

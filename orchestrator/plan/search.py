@@ -19,8 +19,9 @@ from typing import Any
 
 import optuna
 
-from orchestrator.spec.model import PRUNERS, SAMPLERS, SweepSpec
+from orchestrator.spec.model import SweepSpec
 from orchestrator.spec.parameter import Parameter, quantised_range
+from orchestrator.spec.search_options import PRUNERS, SAMPLERS
 
 NORMAL_WIDTH = 3.0  # bayes searches a normal over mu +- NORMAL_WIDTH sigma
 

@@ -33,19 +33,25 @@ def resolve_base(base: Any, spec_dir: Path) -> Any:
 
 
 def check_metric(data: dict) -> list[tuple[Loc, str]]:
-    """The spec's metric must be one the trainer reports (trials would run to the end, then
-    fail with nothing to compare)."""
+    """The spec's metric, and each of `metrics:`, must be one the trainer reports (trials
+    would run to the end, then fail with nothing to compare)."""
     from orchestrator.spec.parameter import did_you_mean
     from trainer.config import REPORTED_METRICS
 
-    metric = data.get("metric")
-    name = metric.get("name") if isinstance(metric, dict) else None
-    if not isinstance(name, str) or name in REPORTED_METRICS:
-        return []
-    hint = did_you_mean(name.replace("/", "_"), REPORTED_METRICS) or did_you_mean(
-        name, REPORTED_METRICS
-    )
-    return [(("metric", "name"), f"the shared trainer never reports '{name}'{hint}")]
+    metrics = data.get("metrics") if isinstance(data.get("metrics"), list) else []
+    named = [(("metrics", i), m) for i, m in enumerate(metrics)]
+    if not named or data.get("metric") != metrics[0]:  # metrics[0] again: said once
+        named.insert(0, (("metric",), data.get("metric")))
+    problems = []
+    for loc, metric in named:
+        name = metric.get("name") if isinstance(metric, dict) else None
+        if not isinstance(name, str) or name in REPORTED_METRICS:
+            continue
+        hint = did_you_mean(name.replace("/", "_"), REPORTED_METRICS) or did_you_mean(
+            name, REPORTED_METRICS
+        )
+        problems.append(((*loc, "name"), f"the shared trainer never reports '{name}'{hint}"))
+    return problems
 
 
 def check_against_trainer(data: dict) -> list[tuple[Loc, str]]:

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.format import format_params, format_seconds, format_value
-from orchestrator.results import analysis
+from orchestrator.results import analysis, pareto
 from orchestrator.results.ablation_stats import BOOTSTRAP_FROM
 from orchestrator.results.analysis import Findings
 from orchestrator.results.costs import cost_lines
@@ -49,6 +49,9 @@ def markdown(found: Findings, images: dict[str, Path | None], run_id: str) -> st
             f"{format_params(best.params) or 'no parameters'} "
             f"(wandb run `{best.wandb_run}`)."
         )
+    front = pareto.front_summary(found.sweep)
+    if front:
+        parts += ["## Pareto front", f"{front}.", _md_table(*pareto.front_cells(found.sweep))]
     if groups and found.kind == "ablation":
         parts += ["## Ablations", _ablation_markdown(found, metric, goal)]
     elif groups:

@@ -383,3 +383,33 @@ def _axis_scale(values: list[Any], log: bool) -> tuple[Any, list[tuple[float, st
         return categories.index(repr(value)) * step
 
     return place, [(i * step, c.strip("'")) for i, c in enumerate(categories)], False
+
+
+def plot_pareto(
+    points: list[tuple[int, float, float, bool]], axes: tuple[str, str], path: Path
+) -> Path | None:
+    """The complete trials of a sweep with several metrics on its first two: `points` are
+    (trial, x, y, on the front). Trials on the Pareto front are large and joined in the
+    order of x (the trade-off one buys along it), the others small and grey; every point
+    is labelled with its trial number. `axes`: the two labels, e.g. `val_loss (minimize)`."""
+    drawn = [p for p in points if _finite(p[1]) and _finite(p[2])]
+    if not drawn:
+        return None
+    front = sorted((p for p in drawn if p[3]), key=lambda p: (p[1], p[2]))
+    rest = [p for p in drawn if not p[3]]
+    fig = Figure(figsize=(7, 5))
+    ax = fig.add_subplot()
+    if rest:
+        ax.scatter([p[1] for p in rest], [p[2] for p in rest], s=30, color="#9e9e9e",
+                   label=f"dominated ({len(rest)})", zorder=2)  # fmt: skip
+    ax.plot([p[1] for p in front], [p[2] for p in front], "-o", color="#d62728", markersize=8,
+            label=f"Pareto front ({len(front)})", zorder=3)  # fmt: skip
+    for trial, x, y, _ in drawn:
+        ax.annotate(f"#{trial}", (x, y), textcoords="offset points", xytext=(5, 4),
+                    fontsize="x-small")  # fmt: skip
+    ax.set_xlabel(axes[0])
+    ax.set_ylabel(axes[1])
+    ax.set_title(f"Pareto front: {len(front)} of {len(drawn)} complete trials")
+    ax.grid(alpha=0.3)
+    _legend_outside(ax, ax.get_legend_handles_labels()[0])
+    return _save(fig, path)

@@ -9,7 +9,8 @@ any time, also while the sweep still runs.
 
 The summary run: one per sweep, id `<sweep uid>-summary`, job_type `sweep-summary`, in the
 trials' project, group, mode and directory. It holds the results table (`results`), the best
-trial (summary `best/*`), one `ablation/<name>` table per ablation (each metric's means and
+trial (summary `best/*`), with several metrics the Pareto front (`pareto_front`, a table
+and a summary key; `results.pareto`), one `ablation/<name>` table per ablation (each metric's means and
 deltas, and its paired comparison with the baseline: CI, p-value, effect, verdict; see
 `ablation_stats`), the same per point of a grid run with seeds (against its `baseline:`
 point, else the best), and for sweeps other than ablations the `importance` table. The
@@ -30,7 +31,7 @@ from rich.console import Console
 
 from orchestrator import store
 from orchestrator.format import format_params
-from orchestrator.results import analysis, plots
+from orchestrator.results import analysis, pareto, plots
 from orchestrator.results.ablation_stats import PairedComparison
 from orchestrator.results.analysis import AblationGroup, Findings, Importance
 from orchestrator.results.costs import compare_costs, cost_lines
@@ -79,6 +80,7 @@ def write_report(
     found = Findings(spec, sweep)
     with summary_run(info, spec, run_dir) as logger:
         log_results(logger, records, metric)
+        pareto.log_front(logger, sweep)  # several metrics: the Pareto front
         logger.set_summary(compute=store.compute_totals(records).to_dict())
         found.groups, found.comparisons = analysis.compared(spec, sweep)
         if found.groups:
@@ -321,7 +323,7 @@ def draw(found: Findings, out: Path) -> dict[str, Path | None]:
     spec, info, records = found.spec, found.sweep.info, found.sweep.trials
     groups, importance = found.groups, found.importance
     metric, goal, name = info.metric_name, info.goal, info.name
-    images: dict[str, Path | None] = {}
+    images: dict[str, Path | None] = {"Pareto front": pareto.plot_front(found.sweep, out)}
     curves = trial_curves(info, records, metric, spec)
     for x, label in (("step", "steps"), ("seconds", "wall-clock")):
         images[f"{metric} vs {label}"] = plots.plot_curves(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import fcntl
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ from rich.table import Table
 from orchestrator.errors import UserError
 from orchestrator.format import STATE_STYLES, format_params, format_seconds, format_value
 from orchestrator.results import analysis
-from orchestrator.results.sweep import Sweep, flat_row, load_sweep
+from orchestrator.results.sweep import Sweep, flat_row, load_sweep, objective_columns
 from orchestrator.spec import load_spec
 from orchestrator.store.compute import totals as compute_totals
 from orchestrator.store.gpu_usage import compact, gpu_line
@@ -32,7 +33,7 @@ def write_results(
     run_dir: Path, trials: list[TrialResult], comparisons: dict[int, dict[str, Any]] | None = None
 ) -> tuple[Path, Path]:
     """Write `results.json` and `results.csv` (params as `param.<key>` columns, final metrics
-    as `final.<key>`). `comparisons` (`analysis.trial_comparisons`, an ablation sweep's or a
+    as `final.<key>`; with several metrics each as `objective.<name>`, and `pareto`). `comparisons` (`analysis.trial_comparisons`, an ablation sweep's or a
     seeded grid's) gives each compared trial its configuration's paired comparison with the
     reference: `comparison` in the JSON, `comparison.<key>` columns in the CSV."""
     comparisons = comparisons or {}
@@ -45,10 +46,12 @@ def write_results(
     ]
     scalars = [k for k in rows[0] if "." not in k] if rows else []
     params = sorted({f"param.{k}" for t in trials for k in t.params})
+    objectives = [f"objective.{k}" for k in objective_columns(trials)]
     finals = sorted({f"final.{k}" for t in trials for k in t.final_metrics})
     compared = list(dict.fromkeys(k for row in rows for k in row if k.startswith("comparison.")))
     with csv_path.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=scalars + params + finals + compared)
+        fields = scalars + params + objectives + finals + compared
+        writer = csv.DictWriter(handle, fieldnames=fields, extrasaction="ignore")
         writer.writeheader()
         writer.writerows(rows)
     return json_path, csv_path
@@ -73,13 +76,27 @@ def _comparison(comparisons: dict[int, dict[str, Any]], trial: int) -> dict[str,
 
 
 def results_table(
-    name: str, metric: str, goal: str, trials: list[TrialResult], limit: int = 50
+    name: str,
+    metric: str,
+    goal: str,
+    trials: list[TrialResult],
+    limit: int = 50,
+    goals: Sequence[str] = (),
 ) -> Table:
-    """The rich summary table: best trial first."""
-    table = Table(title=f"sweep {name}: {metric} ({goal})")
+    """The rich summary table: best trial first. With several metrics (a multi-objective
+    sweep), a column per other metric and `pareto`, `*` for a trial on the Pareto front;
+    `goals`: every metric's goal, in order, for the title."""
+    named = objective_columns(trials)
+    others, goal_of = named[1:], dict(zip(named, goals, strict=False))
+    title = f"sweep {name}: {metric} ({goal})"
+    if others:
+        title += "".join(f", {o} ({goal_of[o]})" if o in goal_of else f", {o}" for o in others)
+        title += "; pareto: on the front (*)"
+    table = Table(title=title)
     with_gpu = any(t.gpu_share for t in trials)  # a CPU sweep's table is unchanged
-    columns = ("trial", "params", "state", metric, "best", "step", "elapsed", "reason")
-    for column in columns + ("gpu",) * with_gpu:
+    columns = ("trial", "params", "state", metric, *others, *("pareto",) * bool(others))
+    columns += ("best", "step", "elapsed", "reason") + ("gpu",) * with_gpu
+    for column in columns:
         table.add_column(
             column, justify="left" if column in ("params", "reason") else "right", overflow="fold"
         )
@@ -91,6 +108,8 @@ def results_table(
             format_params(result.params),
             f"[{style}]{result.state}[/]" if style else result.state,
             format_value(result.value),
+            *[format_value(result.objectives.get(other)) for other in others],
+            *["*" if result.pareto else ""] * bool(others),
             format_value(result.best),
             format_value(result.last_step),
             format_seconds(elapsed) if elapsed is not None else "-",
@@ -105,7 +124,8 @@ def summarize(run_dir: Path, console: Console | None = None) -> Sweep:
     sweep = load_sweep(run_dir)
     json_path, csv_path = write_results(Path(run_dir), sweep.trials, _trial_comparisons(sweep))
     console = console or Console()
-    console.print(results_table(sweep.name, sweep.metric, sweep.goal, sweep.trials))
+    table = results_table(sweep.name, sweep.metric, sweep.goal, sweep.trials, goals=sweep.goals)
+    console.print(table)
     failures = failure_line(sweep.trials)
     if failures:
         console.print(failures, markup=False, highlight=False, soft_wrap=True)
@@ -165,6 +185,7 @@ def overview(run_dir: Path) -> dict[str, Any]:
         "method": sweep.info.method,
         "metric": sweep.info.metric,
         "goal": sweep.goal,
+        "goals": sweep.goals,
         "total": sweep.info.total,
         "finished": sum(counts.get(s, 0) for s in ("complete", "pruned", "fail")),
         "counts": counts,
@@ -214,7 +235,8 @@ def overview_table(item: dict[str, Any]) -> Table:
     """The results table of an overview (its records read back from JSON)."""
     trials = [TrialResult.from_dict(record) for record in item["records"]]
     metric = item.get("metric") or "value"
-    return results_table(item["name"], metric, item.get("goal", "minimize"), trials)
+    goal, goals = item.get("goal", "minimize"), item.get("goals", ())
+    return results_table(item["name"], metric, goal, trials, goals=goals)
 
 
 def trial_detail(item: dict[str, Any], number: int) -> str:

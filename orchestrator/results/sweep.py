@@ -5,6 +5,7 @@
     sweep.best.params, sweep.best.value        # the best complete trial
     [t.state for t in sweep.trials]            # every trial, best first
     sweep.to_dataframe()                       # one row per trial (needs pandas)
+    sweep.pareto                               # several metrics: the Pareto front
 
 Everything is read from the sweep's store (the same records `status`, `results.json` and the
 report show), so it works while the sweep runs, after it ended, and on a pulled copy.
@@ -32,6 +33,7 @@ class Sweep:
     info: SweepFile
     trials: list[TrialResult]  # best first: complete, running, interrupted, pruned, failed
     rounds: list[SeedRound] = dataclasses.field(default_factory=list)  # adaptive seeds' added
+    goals: list[str] = dataclasses.field(default_factory=list)  # each objective's, in order
 
     @property
     def name(self) -> str:
@@ -49,6 +51,12 @@ class Sweep:
     def best(self) -> TrialResult | None:
         """The complete trial with the best value, or None while no trial completed."""
         return next((t for t in self.trials if t.state == "complete"), None)
+
+    @property
+    def pareto(self) -> list[TrialResult]:
+        """With several metrics (`metrics:`), the complete trials no other complete trial
+        beats on every metric, best first by the first; [] for a sweep with one metric."""
+        return [t for t in self.trials if t.pareto]
 
     def counts(self) -> dict[str, int]:
         """How many trials are in each state."""
@@ -68,8 +76,8 @@ class Sweep:
         return len(self.trials)
 
     def to_dataframe(self) -> Any:
-        """One row per trial, best first: the record's fields, `param.<key>` per parameter
-        and `final.<key>` per final metric. Needs pandas."""
+        """One row per trial, best first: the record's fields, `param.<key>` per parameter,
+        `objective.<name>` per metric and `final.<key>` per final metric. Needs pandas."""
         try:
             import pandas
         except ImportError:
@@ -78,13 +86,22 @@ class Sweep:
 
 
 def flat_row(result: TrialResult) -> dict[str, Any]:
-    """A trial as one flat row: its scalar fields, `param.<key>` and `final.<key>` (its
-    traceback is left to `sweep.trial(n).traceback`)."""
-    nested = ("params", "final_metrics", "traceback")
+    """A trial as one flat row: its scalar fields, `param.<key>`, `objective.<name>` and
+    `final.<key>` (its traceback is left to `sweep.trial(n).traceback`)."""
+    nested = ("params", "final_metrics", "objectives", "traceback")
     row = {k: v for k, v in result.to_dict().items() if k not in nested}
     row |= {f"param.{k}": v for k, v in result.params.items()}
+    row |= {f"objective.{k}": v for k, v in result.objectives.items()}
     row |= {f"final.{k}": v for k, v in result.final_metrics.items()}
     return row
+
+
+def objective_columns(trials: list[TrialResult]) -> list[str]:
+    """The metrics the trials were judged by, in the study's order; [] when a single metric
+    makes them no front (the table, files and report then show the one value as before)."""
+    if not any(t.pareto is not None for t in trials):
+        return []
+    return list(dict.fromkeys(name for t in trials for name in t.objectives))
 
 
 def load_sweep(run_dir: str | Path) -> Sweep:
@@ -93,7 +110,9 @@ def load_sweep(run_dir: str | Path) -> Sweep:
     info = read_sweep_file(run_dir)
     study = load_study(info)
     results = [_located(r, Path(info.run_dir)) for r in trial_results(study, info.goal)]
-    return Sweep(run_dir, info, best_first(results, info.goal), read_rounds(study.user_attrs))
+    goals = [d.name.lower() for d in study.directions]
+    trials = best_first(results, info.goal)
+    return Sweep(run_dir, info, trials, read_rounds(study.user_attrs), goals)
 
 
 def _located(result: TrialResult, run_dir: Path) -> TrialResult:

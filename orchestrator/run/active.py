@@ -27,8 +27,7 @@ class ActiveTrial:
     began_at: float | None = None  # when its worker started (this controller's clock)
     heard_at: float | None = None  # when it last reported
     result: dict[str, Any] | None = None
-    last_value: float | None = None
-    reported: set[str] = field(default_factory=set)  # every name it reported
+    reported: dict[str, Any] = field(default_factory=dict)  # every name it reported: last value
     judged: int = 0  # reports of the metric judged in this attempt (the verdicts' index)
 
 

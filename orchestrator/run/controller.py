@@ -69,6 +69,7 @@ class Controller:
         self.overrides = list(overrides or [])
         self.metric = spec.metric.name if spec.metric else None
         self.goal = spec.metric.goal if spec.metric else "minimize"
+        self.objectives = [m.name for m in spec.objectives]  # metrics[0] is self.metric
         self.active: dict[Any, ActiveTrial] = {}  # generator -> trial
         self.plan = expand(spec)
         self.distributions = adaptive.distributions(spec)  # of every seed adaptive seeds may add
@@ -316,15 +317,21 @@ class Controller:
         self.display.update(view, "metrics")
 
     def _judge(self, active: ActiveTrial, value: float) -> bool:
-        """Report a value of the metric to the study; whether the pruner stops the trial."""
+        """Report a value of the metric to the study; whether the pruner stops the trial.
+        With several metrics, Optuna's `Trial.report` refuses: the first one's value is
+        written as the intermediate value (the results' best, the curves) and none is pruned."""
         view = active.view
-        view.latest = active.last_value = value
+        view.latest = value
         if not math.isfinite(value):
             return False
         better = min if self.goal == "minimize" else max
         view.best = value if view.best is None else better(view.best, value)
-        active.trial.report(value, int(view.step or 0))
         self._check_target(value)
+        if len(self.objectives) > 1:
+            trial_id, step = active.trial._trial_id, int(view.step or 0)
+            self.study._storage.set_trial_intermediate_value(trial_id, step, value)
+            return False
+        active.trial.report(value, int(view.step or 0))
         return active.trial.should_prune()
 
     def _check_target(self, value: float) -> None:
@@ -378,7 +385,7 @@ class Controller:
     def _returned(self, active: ActiveTrial) -> Ending:
         """How a trial whose task returned (or was cancelled) ended."""
         return endings.of_result(
-            active.result or {}, active.stopping, self.metric, active.last_value
+            active.result or {}, active.stopping, self.objectives, active.reported
         )
 
     def _end(self, active: ActiveTrial, ending: Ending) -> None:

@@ -1,6 +1,7 @@
 """How a dispatched trial ended, and the one place that records an ending in the store.
 
-Every way a trial can end goes through `record`: complete (with its value and final metrics),
+Every way a trial can end goes through `record`: complete (with each objective's value, one
+for a sweep with one metric, and its final metrics),
 failed (a reason, perhaps a traceback), pruned, interrupted (left RUNNING and released, so
 that any controller resumes it from its checkpoint), and discarded (a second copy of a plan
 point, which results and status leave out). The controller decides which (`of_result` for a
@@ -12,6 +13,7 @@ from __future__ import annotations
 import math
 import time
 import traceback
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,11 +31,16 @@ class Ending:
     """A trial's end as the store records it."""
 
     state: TrialState | None  # None: interrupted (stays RUNNING, released for a resume)
-    value: float | None = None  # the metric, when complete
+    values: tuple[float, ...] | None = None  # each objective's, when complete
     reason: str | None = None
     trace: str | None = None
     final_metrics: dict[str, Any] | None = None
     discarded: str | None = None  # why it is no point of the sweep
+
+    @property
+    def value(self) -> float | None:
+        """The first objective's value (the sweep's metric), when complete."""
+        return self.values[0] if self.values else None
 
     @property
     def name(self) -> str:
@@ -64,32 +71,45 @@ def stopped(why: str | None) -> Ending:
 def of_result(
     result: dict[str, Any],
     stopping: str | None,
-    metric: str | None,
-    last_value: float | None,
-    reported: set[str] | frozenset[str] = frozenset(),
+    objectives: Sequence[str],
+    reported: Mapping[str, Any] | None = None,
 ) -> Ending:
-    """The end of a task that returned: stopped, diverged (the program says so, or its metric
-    is NaN or infinite), or complete with the metric's final value (the program's result,
-    else the last value it reported). A program asked to stop that returns with
+    """The end of a task that returned: stopped, diverged (the program says so, or its first
+    objective is NaN or infinite), or complete with each objective's final value (the
+    program's result, else the last value it reported: `reported`, every name the program
+    reported with its last value). A program asked to stop that returns with
     `outcome: completed` (the trainer, asked at its last step) did all its work: it is
-    complete, not pruned. `reported` are the names the program reported, for the reason when
-    the metric is not among them."""
+    complete, not pruned. No objectives (a sweep without a metric): the program's `value`,
+    else 0. An objective never reported, or another objective than the first that is not a
+    finite number, fails the trial with the reason."""
+    reported = reported or {}
     outcome = result.get("outcome", "completed")
     if outcome == "stopped" or (stopping and result.get("outcome") != "completed"):
         return stopped(stopping)
     if outcome == "diverged":
         return failed("diverged")
-    value = result.get(metric) if metric else result.get("value", 0.0)
-    if value is None:
-        value = last_value
-    if value is None:
-        names = sorted((set(reported) | set(result)) - {"outcome", "step"})
-        said = f"; it reported {', '.join(names)}" if names else "; it reported nothing"
-        return failed(f"metric {metric!r} was never reported{said}")
-    if not isinstance(value, int | float) or not math.isfinite(float(value)):
-        return failed("diverged")
+    if not objectives:
+        return _complete([result.get("value", 0.0)], result)
+    values = []
+    for index, name in enumerate(objectives):
+        value = result.get(name)
+        if value is None:
+            value = reported.get(name)
+        if value is None:
+            names = sorted((set(reported) | set(result)) - {"outcome", "step"})
+            said = f"; it reported {', '.join(names)}" if names else "; it reported nothing"
+            return failed(f"metric {name!r} was never reported{said}")
+        finite = isinstance(value, int | float) and math.isfinite(float(value))
+        if not finite:
+            return failed("diverged" if index == 0 else f"metric {name!r} is {value!r}")
+        values.append(value)
+    return _complete(values, result)
+
+
+def _complete(values: list[Any], result: dict[str, Any]) -> Ending:
     final = {k: v for k, v in result.items() if isinstance(v, int | float | str)}
-    return Ending(TrialState.COMPLETE, value=float(value), final_metrics=_jsonable(final))
+    values = tuple(float(v) for v in values)
+    return Ending(TrialState.COMPLETE, values=values, final_metrics=_jsonable(final))
 
 
 def record(study: optuna.Study, trial: optuna.Trial, ending: Ending) -> None:
@@ -112,8 +132,8 @@ def record(study: optuna.Study, trial: optuna.Trial, ending: Ending) -> None:
     if ending.final_metrics is not None:
         ended[attrs.FINAL_METRICS] = ending.final_metrics
     set_user_attrs(trial, ended)
-    value = ending.value if ending.state == TrialState.COMPLETE else None
-    study.tell(trial, value, state=ending.state)
+    values = list(ending.values or ()) if ending.state == TrialState.COMPLETE else None
+    study.tell(trial, values, state=ending.state)
 
 
 def reason_of(error: BaseException | None) -> str:

@@ -140,7 +140,7 @@ def open_study(
     the spec), and enqueue the plan's points not yet in it. Returns the study and the
     sweep's uid (it makes wandb run ids unique)."""
     metric = spec.metric.name if spec.metric else None
-    goal = spec.metric.goal if spec.metric else "minimize"
+    goals = [m.goal for m in spec.objectives] or ["minimize"]  # one per objective
     plan_signature = [[p.params, p.seed, p.ablation] for p in plan]
     known = None
     if (run_dir / store.SWEEP_FILE).exists():
@@ -163,14 +163,14 @@ def open_study(
     study = optuna.create_study(
         storage=storage,
         study_name=study_name,
-        direction="maximize" if goal == "maximize" else "minimize",
+        directions=goals,
         sampler=search.make_sampler(spec),
         pruner=search.make_pruner(spec),
         load_if_exists=True,
     )
     added = rounds.read_rounds(study.user_attrs)
     plan = rounds.full_plan(spec, added, plan)  # with the seeds adaptive seeds added
-    problem = store.attach_problem(study, goal, [p.params for p in plan])
+    problem = store.attach_problem(study, goals, [p.params for p in plan])
     if problem:
         raise UserError(f"{spec.path}: study {study_name!r} {problem}")
     if study.metric_names is None and not study.get_trials(deepcopy=False):
@@ -182,7 +182,7 @@ def open_study(
         name=spec.name,
         method=spec.method,
         metric=metric,
-        goal=goal,
+        goal=goals[0],
         spec_path=str(Path(spec.path).resolve()),
         spec_copy=spec_copy.name,  # paths in the sweep's folder are relative to it
         overrides=list(overrides),
@@ -201,14 +201,14 @@ def open_study(
     return study, uid
 
 
-TRIAL_DEFINING = ("method", "metric", "program", "command", "base", "trainer", "seeds")
+TRIAL_DEFINING = ("method", "metric", "metrics", "program", "command", "base", "trainer", "seeds")
 TRIAL_DEFINING += ("seed_range",)  # adaptive seeds' (min, max): the distributions' seeds
 
 
 def trial_config(spec: SweepSpec) -> dict[str, Any]:
     """What makes the sweep's trials what they are, beyond the plan's points (which the plan
-    signature covers): the program, its fixed configuration, the metric; as dotted keys.
-    What may change between runs of one sweep (run_cap, resources, limits, wandb) is not in it."""
+    signature covers): the program, its fixed configuration, the metric (or metrics); as
+    dotted keys (`metrics[1].goal`). What may change between runs of one sweep (run_cap, resources, limits, wandb) is not in it."""
     dumped = spec.model_dump(include=set(TRIAL_DEFINING), mode="json")
     flat: dict[str, Any] = {}
 
@@ -216,6 +216,9 @@ def trial_config(spec: SweepSpec) -> dict[str, Any]:
         if isinstance(value, dict) and value:
             for name, inner in value.items():
                 walk(inner, f"{key}.{name}" if key else str(name))
+        elif isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+            for index, inner in enumerate(value):  # metrics: `metrics[1].goal`
+                walk(inner, f"{key}[{index}]")
         else:
             flat[key] = value
 
@@ -232,12 +235,12 @@ def changed_keys(before: dict[str, Any] | None, now: dict[str, Any]) -> list[str
 
 
 def label_study(study: optuna.Study, spec: SweepSpec) -> None:
-    """Name a study the sweep created: its metric (optuna-dashboard shows it, not
+    """Name a study the sweep created: its metrics (optuna-dashboard shows them, not
     "Objective 0"), and the sweep's name and spec as study attributes. A study the sweep
     joined is left as it was."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        study.set_metric_names([spec.metric.name if spec.metric else "value"])
+        study.set_metric_names([m.name for m in spec.objectives] or ["value"])
     study.set_user_attr("sweep", spec.name)
     study.set_user_attr("spec_hash", spec.spec_hash)
     study.set_user_attr("spec", Path(spec.path).read_text()[:20_000])

@@ -52,27 +52,18 @@ from orchestrator.spec.parameter import (
     raise_problems,
     show,
 )
+from orchestrator.spec.search_options import (
+    MULTI_OBJECTIVE_PRUNING,
+    EarlyTerminate,
+    Metric,
+    OptunaOptions,
+    chosen_metric,
+    metrics_problem,
+    optuna_problems,
+)
 from orchestrator.spec.seeds import adaptive_seed_range, grid_baseline, seed_range_or_none
 from orchestrator.tracking.info import server_unreachable
 from orchestrator.tracking.redact import ENVVAR_MACRO
-
-# Optuna samplers by spec name, and the packages each needs beyond optuna.
-SAMPLERS = {
-    "tpe": "TPESampler",
-    "cmaes": "CmaEsSampler",
-    "gp": "GPSampler",
-    "qmc": "QMCSampler",
-    "random": "RandomSampler",
-}
-SAMPLER_PACKAGES = {"cmaes": ("cmaes",), "gp": ("scipy", "torch"), "qmc": ("scipy",)}
-PRUNERS = {
-    "hyperband": "HyperbandPruner",
-    "median": "MedianPruner",
-    "sha": "SuccessiveHalvingPruner",
-    "threshold": "ThresholdPruner",  # stops a trial whose metric leaves [lower, upper]
-    "percentile": "PercentilePruner",
-    "none": "NopPruner",
-}
 
 COMMAND_MACROS = (
     "${env}",
@@ -94,42 +85,6 @@ ABLATION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
 
 class SpecError(UserError):
     """A bad sweep spec: one `FILE:LINE: key.path: message` line per problem."""
-
-
-class Metric(StrictModel):
-    name: str
-    goal: Literal["minimize", "maximize"] = "minimize"
-    target: Number | None = None
-    impute: Literal["latest", "best", "worst"] | None = None  # W&B bayes only; accepted
-    impute_while_running: Literal["latest", "best", "worst", "false"] | None = None
-
-
-class EarlyTerminate(StrictModel):
-    """W&B's hyperband: `min_iter`, or `max_iter` and `s`; iterations count metric reports."""
-
-    type: Literal["hyperband"]
-    min_iter: Annotated[int, Field(ge=1)] | None = None
-    max_iter: Annotated[int, Field(ge=1)] | None = None
-    s: Annotated[int, Field(ge=0)] | None = None
-    eta: Annotated[int, Field(ge=2)] = 3
-    strict: bool = True
-
-    @model_validator(mode="after")
-    def _check(self) -> EarlyTerminate:
-        if self.min_iter is None and (self.max_iter is None or self.s is None):
-            raise ValueError("hyperband needs min_iter, or max_iter and s")
-        return self
-
-
-class OptunaOptions(StrictModel):
-    """Optuna's sampler (used by bayes) and pruner; options go to their constructors."""
-
-    sampler: Literal["tpe", "cmaes", "gp", "qmc", "random"] = "tpe"
-    # None becomes "hyperband" when the spec has early_terminate, else "none".
-    pruner: Literal["hyperband", "median", "sha", "threshold", "percentile", "none"] | None = None
-    sampler_options: dict[str, Any] = {}
-    pruner_options: dict[str, Any] = {}
-    seed: int = 0
 
 
 def _gpus(value: Any) -> int | float | str:
@@ -191,7 +146,8 @@ class SweepSpec(StrictModel):
     name: str
     description: str | None = None
     method: Literal["grid", "random", "bayes", "ablation"]
-    metric: Metric | None = Field(None, validate_default=True)
+    metrics: list[Metric] | None = None  # several: a multi-objective study (its Pareto front)
+    metric: Metric | None = Field(None, validate_default=True)  # metrics[0] when metrics given
     run_cap: Annotated[int, Field(gt=0)] | None = Field(None, validate_default=True)
     seeds: list[int] = Field([0], validate_default=True)  # `{min, max}`: the first min
     seed_range: tuple[int, int] | None = None  # (min, max) of adaptive seeds, set from seeds:
@@ -241,10 +197,20 @@ class SweepSpec(StrictModel):
             raise ValueError(f"'{name}' must be letters, digits, '_', '.', '-' (it names a folder)")
         return name
 
+    @field_validator("metrics")
+    @classmethod
+    def _metrics(cls, metrics: list[Metric] | None) -> list[Metric] | None:
+        problem = metrics_problem(metrics) if metrics is not None else None
+        if problem:
+            raise ValueError(problem)
+        return metrics
+
     @field_validator("metric")
     @classmethod
     def _metric(cls, metric: Metric | None, info: ValidationInfo) -> Metric | None:
-        if metric is None and info.data.get("method") == "bayes":
+        metric = chosen_metric(metric, info.data.get("metrics"))
+        bad_metrics = "metrics" not in info.data  # said already: not "needs a metric" too
+        if metric is None and info.data.get("method") == "bayes" and not bad_metrics:
             raise ValueError("method bayes needs a metric, e.g. {name: val_loss, goal: minimize}")
         return metric
 
@@ -306,6 +272,8 @@ class SweepSpec(StrictModel):
     def _early_terminate(cls, et: EarlyTerminate | None, info: ValidationInfo) -> Any:
         if et is not None and info.data.get("metric", 0) is None:
             raise ValueError("early termination needs a metric to compare trials by")
+        if et is not None and info.data.get("metrics"):
+            raise ValueError(MULTI_OBJECTIVE_PRUNING.format(what="early_terminate"))
         return et
 
     @field_validator("command")
@@ -353,7 +321,7 @@ class SweepSpec(StrictModel):
         if pruner != "none" and info.data.get("metric", 0) is None:
             raise ValueError(f"pruner {pruner} needs a metric")
         options = options.model_copy(update={"pruner": pruner})
-        raise_problems(_optuna_problems(options))
+        raise_problems(optuna_problems(options, len(info.data.get("metrics") or [None])))
         return options
 
     @model_validator(mode="after")
@@ -364,6 +332,15 @@ class SweepSpec(StrictModel):
         }
         self.wandb = self.wandb.model_copy(update=filled)
         return self
+
+    @property
+    def objectives(self) -> list[Metric]:
+        """What the study optimises, in order: `metrics`, else the one `metric` (none without)."""
+        return list(self.metrics or ([self.metric] if self.metric else []))
+
+    @property
+    def multi_objective(self) -> bool:
+        return len(self.objectives) > 1
 
     def with_reachable_wandb(self, run_dir: Path) -> tuple[SweepSpec, str | None]:
         """This spec, logging offline when it asks for online and the W&B server cannot be
@@ -403,32 +380,6 @@ def _grid_problems(parameters: dict[str, Parameter]) -> list[tuple[tuple[Any, ..
                 "(use method: random with run_cap)",
             )
         )
-    return problems
-
-
-def _optuna_problems(options: OptunaOptions) -> list[tuple[tuple[Any, ...], str]]:
-    """Options Optuna's constructors would refuse, and packages the sampler needs."""
-    import importlib.util
-    import inspect
-
-    import optuna
-
-    problems = [
-        (("sampler",), f"{options.sampler} needs the package '{package}' (pip install {package})")
-        for package in SAMPLER_PACKAGES.get(options.sampler, ())
-        if importlib.util.find_spec(package) is None
-    ]
-    for field, module, name in (
-        ("sampler_options", optuna.samplers, SAMPLERS[options.sampler]),
-        ("pruner_options", optuna.pruners, PRUNERS[options.pruner]),
-    ):
-        accepted = set(inspect.signature(getattr(module, name)).parameters) - {"seed"}
-        for key in getattr(options, field):
-            if key == "seed":
-                problems.append(((field, key), "set optuna.seed instead"))
-            elif key not in accepted:
-                hint = did_you_mean(key, sorted(accepted))
-                problems.append(((field, key), f"not an option of {name}{hint}"))
     return problems
 
 

@@ -24,6 +24,7 @@ from orchestrator.store.results import (
     TrialResult,
     best_first,
     count_states,
+    objective_names,
     trial_results,
 )
 from orchestrator.store.sweep_file import (
@@ -84,6 +85,7 @@ __all__ = [
     "located",
     "records_relative_paths",
     "within_sweep",
+    "objective_names",
     "trial_results",
     "write_sweep_file",
 ]

@@ -36,11 +36,13 @@ class TrialResult(JsonRecord):
     trial: int  # Optuna's trial number
     state: str  # complete, running, queued, interrupted, pruned or fail
     params: dict[str, Any]
-    value: float | None  # the metric's final value (complete trials)
+    value: float | None  # the metric's final value (complete trials): the first objective's
     best: float | None  # the best value it reported
     last_step: int | None  # the last step it reported the metric at
     reason: str | None = None  # why it failed
     final_metrics: dict[str, Any] = field(default_factory=dict)
+    objectives: dict[str, float] = field(default_factory=dict)  # each metric's (complete trials)
+    pareto: bool | None = None  # on the Pareto front (several metrics); None with one metric
     wandb_run: str | None = None  # the run's path once synced, else its id
     wandb_dir: str | None = None
     checkpoint_dir: str | None = None
@@ -63,15 +65,24 @@ class TrialResult(JsonRecord):
     mfu: float | None = None  # model FLOPs utilisation against the device's bf16 peak
 
     @classmethod
-    def from_trial(cls, trial: FrozenTrial, goal: str = "minimize") -> TrialResult:
-        """The trial as the store has it, secrets redacted (module docstring)."""
+    def from_trial(
+        cls,
+        trial: FrozenTrial,
+        goal: str = "minimize",
+        names: list[str] | None = None,
+        front: set[int] | None = None,
+    ) -> TrialResult:
+        """The trial as the store has it, secrets redacted (module docstring). `names`: the
+        study's objectives (`objective_names`); `front`: the trial numbers on its Pareto
+        front, None for a study with one objective."""
         stored = trial.user_attrs
         secrets = secret_values(trial.params)
         inter = {s: v for s, v in trial.intermediate_values.items() if not math.isnan(v)}
         pick = min if goal == "minimize" else max
         best = pick(inter.values()) if inter else None
-        if trial.value is not None:
-            best = pick(best, trial.value) if best is not None else trial.value
+        value = trial.values[0] if trial.values else None
+        if value is not None:
+            best = pick(best, value) if best is not None else value
         state = trial.state.name.lower()
         if trial.state == TrialState.RUNNING and stored.get(attrs.STATUS_DETAIL):
             state = stored[attrs.STATUS_DETAIL]
@@ -84,11 +95,13 @@ class TrialResult(JsonRecord):
             trial=trial.number,
             state=state,
             params=sanitize(dict(trial.params), secrets),
-            value=trial.value,
+            value=value,
             best=best,
             last_step=max(inter) if inter else None,
             reason=_redacted(stored.get(attrs.FAILURE_REASON), secrets),
             final_metrics=sanitize(stored.get(attrs.FINAL_METRICS) or {}, secrets),
+            objectives=dict(zip(names or [], trial.values or [], strict=False)),
+            pareto=None if front is None else trial.number in front,
             wandb_run=stored.get(attrs.WANDB_RUN_PATH) or stored.get(attrs.WANDB_RUN_ID),
             wandb_dir=stored.get(attrs.WANDB_DIR),
             checkpoint_dir=stored.get(attrs.CHECKPOINT_DIR),
@@ -111,22 +124,37 @@ def _redacted(text: str | None, secrets: list[str]) -> str | None:
 
 
 def trial_results(study: optuna.Study, goal: str = "minimize") -> list[TrialResult]:
-    """Every trial of the sweep, in trial order: waiting and discarded ones left out."""
+    """Every trial of the sweep, in trial order: waiting and discarded ones left out. With
+    several objectives, each trial says whether it is on the Pareto front (Optuna's
+    `best_trials`: the complete trials no other complete trial dominates)."""
+    names = objective_names(study)
+    front = {t.number for t in study.best_trials} if len(study.directions) > 1 else None
     return [
-        TrialResult.from_trial(trial, goal)
+        TrialResult.from_trial(trial, goal, names, front)
         for trial in study.get_trials(deepcopy=False)
         if trial.state != TrialState.WAITING and not trial.user_attrs.get(attrs.DISCARDED)
     ]
 
 
+def objective_names(study: optuna.Study) -> list[str]:
+    """The study's objectives by name: those the sweep set (`set_metric_names`), else
+    `value` for one and `value_<i>` for several (a plain Optuna study)."""
+    if study.metric_names:
+        return list(study.metric_names)
+    count = len(study.directions)
+    return ["value"] if count == 1 else [f"value_{i}" for i in range(count)]
+
+
 def best_first(results: list[TrialResult], goal: str = "minimize") -> list[TrialResult]:
-    """Complete trials best first, then running, interrupted, pruned and failed ones."""
+    """Complete trials best first (with several metrics, those on the Pareto front first,
+    each part by the first metric), then running, interrupted, pruned and failed ones."""
     sign = 1 if goal == "minimize" else -1
 
     def rank(result: TrialResult) -> tuple:
         value = result.value if result.value is not None else result.best
         missing = value is None or not math.isfinite(value)
-        return (STATE_ORDER.get(result.state, 6), missing, sign * (value or 0.0))
+        off_front = result.pareto is False
+        return (STATE_ORDER.get(result.state, 6), off_front, missing, sign * (value or 0.0))
 
     return sorted(results, key=rank)
 

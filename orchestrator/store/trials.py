@@ -106,15 +106,19 @@ def earlier_twin(first: dict[int, tuple[int, int]], trial: optuna.Trial) -> int 
     return number if trial_id < trial._trial_id else None
 
 
-def attach_problem(study: optuna.Study, goal: str, plans: Sequence[dict[str, Any]]) -> str | None:
+def attach_problem(
+    study: optuna.Study, goals: Sequence[str], plans: Sequence[dict[str, Any]]
+) -> str | None:
     """Why an existing study (another sweep's, or plain Optuna's) cannot take this sweep's
-    trials, or None: it must have one objective in the metric's direction, and hold no
-    other plan. Nothing of it is changed."""
-    if len(study.directions) != 1:
-        return f"has {len(study.directions)} objectives; a sweep has one"
-    direction = study.direction.name.lower()
-    if direction != goal:
-        return f"is to {direction}, but metric.goal is {goal}"
+    trials, or None: it must have the sweep's objectives, each in its metric's direction,
+    and hold no other plan. Nothing of it is changed."""
+    if len(study.directions) != len(goals):
+        return f"has {len(study.directions)} objectives; the sweep has {len(goals)}"
+    directions = [d.name.lower() for d in study.directions]
+    if directions != list(goals):
+        if len(goals) == 1:
+            return f"is to {directions[0]}, but metric.goal is {goals[0]}"
+        return f"is to {', '.join(directions)}, but the metrics' goals are {', '.join(goals)}"
     conflict = plan_conflict(study, plans)
     return f"holds another plan: {conflict}; give it a new study_name" if conflict else None
 

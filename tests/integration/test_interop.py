@@ -203,6 +203,24 @@ def test_exported_config_plans_the_same_runs(tmp_path, capsys):
     assert [t.overrides for t in expand(load_spec(exported))] == original
 
 
+def test_export_of_several_metrics_keeps_them_and_names_the_first_as_metric(tmp_path, capsys):
+    """W&B's own engine optimises `metric`; its Optuna and Ax engines take `metrics`. The
+    export gives both, says so, and loads back as the same study's objectives."""
+    shipped = TESTS.parent / "sweeps" / "pareto.yaml"
+    assert main(["export-wandb", str(shipped)]) == 0
+    out, err = capsys.readouterr()
+    config = yaml.safe_load(out)
+    first, second = {"name": "val_loss", "goal": "minimize"}, {"name": "tokens_per_s"}
+    assert config["metric"] == first
+    assert config["metrics"] == [first, second | {"goal": "maximize"}]
+    assert "metrics: W&B's own engine optimises metric (val_loss (minimize)) alone" in err
+    exported = tmp_path / "pareto.yaml"
+    exported.write_text(out)
+    spec = load_spec(exported)
+    assert [m.label for m in spec.objectives] == [m.label for m in load_spec(shipped).objectives]
+    assert [t.overrides for t in expand(spec)] == [t.overrides for t in expand(load_spec(shipped))]
+
+
 def test_export_refuses_what_wandb_cannot_run(tmp_path, capsys):
     ablation = write_spec(
         tmp_path,

@@ -36,8 +36,8 @@ def run_dir(tmp_path):
     study = optuna.create_study(storage=store.open_storage(label, run_dir), study_name="api")
     space = {"x": FloatDistribution(0, 10)}
     for x, ending in [
-        (3.0, endings.of_result({"loss": 3.0, "tokens": 10}, None, "loss", None)),
-        (1.0, endings.of_result({"loss": 1.0, "tokens": 10}, None, "loss", None)),
+        (3.0, endings.of_result({"loss": 3.0, "tokens": 10}, None, ["loss"])),
+        (1.0, endings.of_result({"loss": 1.0, "tokens": 10}, None, ["loss"])),
         (9.0, endings.failed("diverged")),
         (5.0, endings.INTERRUPTED),
     ]:

@@ -568,6 +568,57 @@ CASES = [
             "F:7: wandb.mode: must be one of offline, online, disabled (got 'cloud')",
         ],
     ),
+    # --- several metrics (a multi-objective study)
+    (
+        "metrics_one",
+        "method: bayes\nmetrics: [{name: val_loss}]\nrun_cap: 4\nparameters:\n  optimizer.lr: {min: 0.001, max: 0.1}\n",
+        [],
+        ["F:2: metrics: needs at least 2 metrics (got 1); for one, use metric:"],
+    ),
+    (
+        "metrics_same_name_twice",
+        "method: bayes\nmetrics:\n  - {name: val_loss}\n  - {name: val_loss, goal: maximize}\nrun_cap: 4\nparameters:\n  optimizer.lr: {min: 0.001, max: 0.1}\n",
+        [],
+        ["F:2: metrics: names val_loss twice"],
+    ),
+    (
+        "metric_beside_other_metrics",
+        "method: bayes\nmetric: {name: train_loss}\nmetrics:\n  - {name: val_loss}\n  - {name: tokens_per_s, goal: maximize}\nrun_cap: 4\nparameters:\n  optimizer.lr: {min: 0.001, max: 0.1}\n",
+        [],
+        ["F:2: metric: give metric or metrics, not both (metric would be metrics[0])"],
+    ),
+    (
+        "metrics_with_early_terminate",
+        "method: bayes\nmetrics:\n  - {name: val_loss}\n  - {name: tokens_per_s, goal: maximize}\nearly_terminate: {type: hyperband, min_iter: 2}\nrun_cap: 4\nparameters:\n  optimizer.lr: {min: 0.001, max: 0.1}\n",
+        [],
+        [
+            "F:5: early_terminate: Optuna cannot prune a trial with several metrics (a multi-objective study); give one metric, or drop early_terminate"
+        ],
+    ),
+    (
+        "metrics_with_pruner",
+        "method: bayes\nmetrics:\n  - {name: val_loss}\n  - {name: tokens_per_s, goal: maximize}\noptuna: {pruner: median}\nrun_cap: 4\nparameters:\n  optimizer.lr: {min: 0.001, max: 0.1}\n",
+        [],
+        [
+            "F:5: optuna.pruner: Optuna cannot prune a trial with several metrics (a multi-objective study); give one metric, or drop optuna.pruner: median"
+        ],
+    ),
+    (
+        "metrics_with_cmaes",
+        "method: bayes\nmetrics:\n  - {name: val_loss}\n  - {name: tokens_per_s, goal: maximize}\noptuna: {sampler: cmaes}\nrun_cap: 4\nparameters:\n  optimizer.lr: {min: 0.001, max: 0.1}\n",
+        [],
+        [
+            "F:5: optuna.sampler: cmaes searches one objective; with several metrics use tpe, gp, qmc or random"
+        ],
+    ),
+    (
+        "metrics_name_not_reported",
+        "method: bayes\nmetrics:\n  - {name: val_loss}\n  - {name: tokens_per_sec, goal: maximize}\nrun_cap: 4\nparameters:\n  optimizer.lr: {min: 0.001, max: 0.1}\n",
+        [],
+        [
+            "F:4: metrics[1].name: the shared trainer never reports 'tokens_per_sec'; did you mean 'tokens_per_s'?"
+        ],
+    ),
 ]
 
 
