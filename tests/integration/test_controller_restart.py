@@ -22,7 +22,7 @@ SPEC = """
     parameters:
       x: {values: [1.0, 2.0, 3.0, 4.0, 5.0]}
       steps: {value: 30}
-      step_seconds: {value: 0.05}
+      step_seconds: {value: 0.2}  # 6 s a trial: the sweep outlasts a `status` on a loaded machine
 """
 
 
