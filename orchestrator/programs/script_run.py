@@ -63,6 +63,8 @@ FLUSH_SECONDS = 0.5  # how often a script's wandb writes its .wandb file (x_ set
 EXIT_RECORD_SECONDS = 15.0  # how long a finished script's wandb service may take to flush
 OUTPUT_TAIL_LINES = 30
 METRIC_LINE_BYTES = 4096  # a longer printed line is output only, never a metrics line
+_PAIR = r"[^\s,=]+=[^\s,]+"
+METRIC_PAIRS = re.compile(rf"[\s,]*{_PAIR}(?:[\s,]+{_PAIR})*[\s,]*")  # name=value, name=value ...
 CHECKPOINT_DIR_VARIABLE = "ORCHESTRATE_CHECKPOINT_DIR"  # where the script checkpoints
 
 
@@ -158,17 +160,16 @@ def parse_metric_line(line: str) -> dict[str, float] | None:
         except ValueError:
             return None
         return _numbers(parsed) if isinstance(parsed, dict) else None
-    pairs = [p for p in re.split(r"[\s,]+", text) if p]
+    if not METRIC_PAIRS.fullmatch(text):  # one pass, so a long line of output costs little
+        return None
     values: dict[str, float] = {}
-    for pair in pairs:
-        name, sep, value = pair.partition("=")
+    for pair in filter(None, re.split(r"[\s,]+", text)):
+        name, _, value = pair.partition("=")
         try:
             values[name] = float(value)
         except ValueError:
             return None
-        if not sep or not name:
-            return None
-    return values or None
+    return values
 
 
 def _numbers(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:
