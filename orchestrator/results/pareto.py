@@ -14,7 +14,7 @@ from typing import Any
 
 from orchestrator.format import format_params
 from orchestrator.results import plots
-from orchestrator.results.sweep import Sweep, objective_columns
+from orchestrator.results.sweep import Sweep, objective_labels
 from orchestrator.tracking.logger import ExperimentLogger
 
 PLOT_FILE = "pareto_front.png"
@@ -22,15 +22,13 @@ PLOT_FILE = "pareto_front.png"
 
 def labels(sweep: Sweep) -> list[str]:
     """Each metric with its goal, `val_loss (minimize)`; [] for a sweep with one metric."""
-    names = objective_columns(sweep.trials)
-    goal_of = dict(zip(names, sweep.goals, strict=False))
-    return [f"{name} ({goal_of[name]})" if name in goal_of else name for name in names]
+    return objective_labels(sweep.objectives, sweep.goals)
 
 
 def front_rows(sweep: Sweep) -> tuple[list[str], list[list[Any]]]:
     """The front as a table, best first by the first metric: the trial, each metric, its
     parameters and wandb run."""
-    names = objective_columns(sweep.trials)
+    names = sweep.objectives
     params = list(dict.fromkeys(k for t in sweep.pareto for k in t.params))
     columns = ["trial", *names, *params, "wandb_run"]
     rows = [
@@ -43,7 +41,7 @@ def front_rows(sweep: Sweep) -> tuple[list[str], list[list[Any]]]:
 
 def log_front(logger: ExperimentLogger, sweep: Sweep) -> None:
     """The summary run's `pareto_front` table, and the front in its summary."""
-    if not objective_columns(sweep.trials):
+    if not sweep.objectives:
         return
     columns, rows = front_rows(sweep)
     logger.log_table("pareto_front", columns, rows)
@@ -57,7 +55,7 @@ def plot_front(sweep: Sweep, out: Path) -> Path | None:
     named = labels(sweep)
     if len(named) < 2:
         return None
-    first, second = objective_columns(sweep.trials)[:2]
+    first, second = sweep.objectives[:2]
     points = [
         (t.trial, t.objectives.get(first), t.objectives.get(second), bool(t.pareto))
         for t in sweep.trials
@@ -68,7 +66,7 @@ def plot_front(sweep: Sweep, out: Path) -> Path | None:
 
 def front_summary(sweep: Sweep) -> str | None:
     """`3 of 6 complete trials on the front: #4, #1, #0` (best first), or None."""
-    if not objective_columns(sweep.trials):
+    if not sweep.objectives:
         return None
     complete = sum(t.state == "complete" for t in sweep.trials)
     members = ", ".join(f"#{t.trial}" for t in sweep.pareto) or "none yet"
@@ -77,7 +75,7 @@ def front_summary(sweep: Sweep) -> str | None:
 
 def front_cells(sweep: Sweep) -> tuple[list[str], list[list[Any]]]:
     """The front as report.md's table: the trial, each metric, its parameters in one cell."""
-    names = objective_columns(sweep.trials)
+    names = sweep.objectives
     rows = [
         [t.trial, *(t.objectives.get(n) for n in names), format_params(t.params) or "-"]
         for t in sweep.pareto

@@ -20,7 +20,13 @@ from rich.table import Table
 from orchestrator.errors import UserError
 from orchestrator.format import STATE_STYLES, format_params, format_seconds, format_value
 from orchestrator.results import analysis
-from orchestrator.results.sweep import Sweep, flat_row, load_sweep, objective_columns
+from orchestrator.results.sweep import (
+    Sweep,
+    flat_row,
+    load_sweep,
+    objective_columns,
+    objective_labels,
+)
 from orchestrator.spec import load_spec
 from orchestrator.store.compute import totals as compute_totals
 from orchestrator.store.gpu_usage import compact, gpu_line
@@ -86,11 +92,11 @@ def results_table(
     """The rich summary table: best trial first. With several metrics (a multi-objective
     sweep), a column per other metric and `pareto`, `*` for a trial on the Pareto front;
     `goals`: every metric's goal, in order, for the title."""
-    named = objective_columns(trials)
-    others, goal_of = named[1:], dict(zip(named, goals, strict=False))
-    title = f"sweep {name}: {metric} ({goal})"
+    others = objective_columns(trials)[1:]
+    title = f"sweep {name}: " + ", ".join(
+        [f"{metric} ({goal})"] + objective_labels(others, goals[1:])
+    )
     if others:
-        title += "".join(f", {o} ({goal_of[o]})" if o in goal_of else f", {o}" for o in others)
         title += "; pareto: on the front (*)"
     table = Table(title=title)
     with_gpu = any(t.gpu_share for t in trials)  # a CPU sweep's table is unchanged

@@ -14,7 +14,7 @@ report show), so it works while the sweep runs, after it ended, and on a pulled 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,6 +34,7 @@ class Sweep:
     trials: list[TrialResult]  # best first: complete, running, interrupted, pruned, failed
     rounds: list[SeedRound] = dataclasses.field(default_factory=list)  # adaptive seeds' added
     goals: list[str] = dataclasses.field(default_factory=list)  # each objective's, in order
+    objectives: list[str] = dataclasses.field(default_factory=list)  # [] for one metric
 
     @property
     def name(self) -> str:
@@ -104,6 +105,11 @@ def objective_columns(trials: list[TrialResult]) -> list[str]:
     return list(dict.fromkeys(name for t in trials for name in t.objectives))
 
 
+def objective_labels(names: Sequence[str], goals: Sequence[str]) -> list[str]:
+    """Each metric with its goal, `val_loss (minimize)` (a metric without one: its name)."""
+    return [f"{n} ({goals[i]})" if i < len(goals) else n for i, n in enumerate(names)]
+
+
 def load_sweep(run_dir: str | Path) -> Sweep:
     """Read a sweep's results from its directory (`runs/<sweep>`)."""
     run_dir = Path(run_dir)
@@ -112,7 +118,8 @@ def load_sweep(run_dir: str | Path) -> Sweep:
     results = [_located(r, Path(info.run_dir)) for r in trial_results(study, info.goal)]
     goals = [d.name.lower() for d in study.directions]
     trials = best_first(results, info.goal)
-    return Sweep(run_dir, info, trials, read_rounds(study.user_attrs), goals)
+    rounds = read_rounds(study.user_attrs)
+    return Sweep(run_dir, info, trials, rounds, goals, objective_columns(trials))
 
 
 def _located(result: TrialResult, run_dir: Path) -> TrialResult:

@@ -120,7 +120,7 @@ def add_round(controller: Any) -> bool:
     if owners.others_run(study):  # a dead controller's trial, not yet adopted: wait for it
         return False
     planned_rounds = rounds.read_rounds(study.user_attrs)
-    records = store.trial_results(study, controller.goal)
+    records = store.trial_results(study, controller.goal, pareto=False)
     decision = decide(spec, controller.plan, records, controller.goal, planned_rounds)
     print(round_line(decision, len(planned_rounds) + 1), flush=True)
     if decision.next_round is None:

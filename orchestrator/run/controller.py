@@ -142,7 +142,7 @@ class Controller:
             if started_ray:
                 sweep_setup.stop_ray()
             sweep_setup.release_lock(lock)
-        counts = store.count_states(store.trial_results(self.study, self.goal))
+        counts = store.count_states(store.trial_results(self.study, self.goal, pareto=False))
         interrupted = self.stop_requests > 0
         return SweepOutcome(
             self.run_dir, counts, interrupted, halted=self.halted, stop_signal=self.stop_signal

@@ -123,12 +123,16 @@ def _redacted(text: str | None, secrets: list[str]) -> str | None:
     return None if text is None else redact_text(text, secrets)
 
 
-def trial_results(study: optuna.Study, goal: str = "minimize") -> list[TrialResult]:
+def trial_results(
+    study: optuna.Study, goal: str = "minimize", pareto: bool = True
+) -> list[TrialResult]:
     """Every trial of the sweep, in trial order: waiting and discarded ones left out. With
     several objectives, each trial says whether it is on the Pareto front (Optuna's
-    `best_trials`: the complete trials no other complete trial dominates)."""
+    `best_trials`: the complete trials no other complete trial dominates); `pareto=False`
+    leaves that out (None) for a caller that only counts, as the controller during a run."""
     names = objective_names(study)
-    front = {t.number for t in study.best_trials} if len(study.directions) > 1 else None
+    several = len(study.directions) > 1 and pareto
+    front = {t.number for t in study.best_trials} if several else None
     return [
         TrialResult.from_trial(trial, goal, names, front)
         for trial in study.get_trials(deepcopy=False)
