@@ -97,7 +97,6 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
 
 def _run(spec, args: argparse.Namespace, overrides: list[str]) -> int:
-    from orchestrator.results import report, summary
     from orchestrator.run.controller import Controller
     from orchestrator.run.display import make_display
 
@@ -111,6 +110,8 @@ def _run(spec, args: argparse.Namespace, overrides: list[str]) -> int:
         overrides=overrides,
     )
     outcome = controller.run()
+    from orchestrator.results import report, summary  # after: the first trial does not wait
+
     sweep = summary.summarize(outcome.run_dir)
     if outcome.interrupted:
         print(f"interrupted: continue with `orchestrate resume {outcome.run_dir}`")

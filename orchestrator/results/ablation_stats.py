@@ -36,7 +36,6 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 
 import numpy as np
-from scipy import stats
 
 CONFIDENCE = 0.95
 BOOTSTRAP_FROM = 10  # pairs from which the CI is bootstrapped instead of t-based
@@ -92,6 +91,8 @@ def paired_comparison(
         return PairedComparison(
             len(paired), excluded, delta, None, None, None, None, None, NEEDS_SEEDS
         )
+    from scipy import stats  # here, not at the top: a sweep's start does not wait for it
+
     with warnings.catch_warnings():  # near-identical differences: scipy's precision note
         warnings.simplefilter("ignore", RuntimeWarning)
         test = stats.ttest_rel(base + diffs, base)
@@ -121,6 +122,8 @@ def seeds_for_power(mean_diff: float, sd_diff: float, power: float = POWER) -> i
     (module docstring); None when there is no effect to detect or it needs > POWER_UP_TO."""
     if not sd_diff > 0 or mean_diff == 0 or not math.isfinite(mean_diff / sd_diff):
         return None
+    from scipy import stats
+
     effect = abs(mean_diff) / sd_diff
     z = stats.norm.ppf(1 - (1 - CONFIDENCE) / 2) + stats.norm.ppf(power)
     start = max(2, int((z / effect) ** 2) - 1)  # the normal approximation, a little below

@@ -18,12 +18,13 @@ resumed run's first new row, the rows the earlier wandb files lost are replayed 
 run from the JSONL, those with a step below that row's (the resumed trainer repeats the
 steps after its checkpoint; see run_history). The best validation loss counts them too.
 
+wandb itself is reached through `wandb_guest`: a `disabled` logger imports none of it.
+
 Not thread-safe: one logger is driven by one thread, as the trainer's report callback is.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import math
@@ -33,9 +34,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import wandb
-from wandb.sdk.mailbox import HandleAbandonedError, MailboxClosedError
-
+from orchestrator.tracking import wandb_guest
 from orchestrator.tracking.history import earlier_attempts
 from orchestrator.tracking.info import (
     ablation_rows,
@@ -50,9 +49,6 @@ from orchestrator.tracking.redact import sanitize, secret_env_values
 from orchestrator.tracking.wandb_records import wait_for_exit_record
 
 log = logging.getLogger(__name__)
-
-# How wandb 0.31 fails once its service process is gone (e.g. killed), at any later call.
-SERVICE_LOST = (ConnectionError, MailboxClosedError, HandleAbandonedError)
 
 
 class ExperimentLogger:
@@ -115,16 +111,10 @@ class ExperimentLogger:
             self._init_wandb(init_args, console)
 
     def _init_wandb(self, init_args: dict[str, Any], console: str | None) -> None:
-        token = os.environ.get("WANDB_SERVICE", "")  # "<version>-<pid>-...": whose wandb-core
-        if token and token.split("-")[1:2] != [str(os.getpid())]:
-            # Another process's, inherited (a Ray worker starts with the driver's environment).
-            # This process's runs must not outlive it in that service (a killed trial's run
-            # would stay open there): wandb starts one of our own.
-            del os.environ["WANDB_SERVICE"]
         try:
-            settings = wandb.Settings(console=console) if console else None
-            where = {"mode": self.mode, "dir": str(self.dir), "settings": settings}
-            self.run = wandb.init(reinit="create_new", **where, **init_args)
+            self.run = wandb_guest.start_run(
+                console, mode=self.mode, dir=str(self.dir), **init_args
+            )
             define_metrics(self.run)
         except Exception as error:  # wandb's failures must never stop training
             self._drop_wandb(error, "init")
@@ -158,14 +148,7 @@ class ExperimentLogger:
         log.warning("wandb failed during %s (%s); %s goes on", during, reason, self.jsonl_path)
         self._record("wandb_error", None, {"during": during, "error": repr(error)})
         run, self.run = self.run, None
-        if run is not None:
-            with contextlib.suppress(Exception):
-                run.finish(exit_code=1)
-        if isinstance(error, SERVICE_LOST):
-            # Without a teardown every later init in this process (a reused Ray worker) would
-            # fail too.
-            with contextlib.suppress(Exception):
-                wandb.teardown()
+        wandb_guest.drop_run(run, error)
 
     def _wandb(self, during: str, call: Any, *args: Any, **kwargs: Any) -> Any:
         if self.run is None:
@@ -310,7 +293,7 @@ class ExperimentLogger:
         self._record("checkpoint", step, {"path": str(filepath), **metadata})
         if self.run is not None:
             aliases = ["latest", f"step-{step}"] + (["best"] if is_best else [])
-            artifact = wandb.Artifact(f"checkpoint-{self.run_id}", type="model", metadata=metadata)
+            artifact = wandb_guest.checkpoint_artifact(self.run_id, metadata)
             self._wandb("checkpoint", artifact.add_file, str(filepath))
             if self.run is not None:
                 self._wandb("checkpoint", self.run.log_artifact, artifact, aliases=aliases)
@@ -353,7 +336,7 @@ class ExperimentLogger:
         if self.run is None:
             return
         data = [list(row) for row in rows]
-        table = self._wandb("table", wandb.Table, columns, data, allow_mixed_types=True)
+        table = self._wandb("table", wandb_guest.table, columns, data)
         if table is not None:
             self._wandb_log({key: table} if step is None else {key: table, "step": step})
 

@@ -32,9 +32,10 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from wandb.proto.wandb_internal_pb2 import Record
+if TYPE_CHECKING:  # wandb's import takes a second: made by the first read (`_decode`)
+    from wandb.proto.wandb_internal_pb2 import Record
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +105,8 @@ def _parse(path: Path, data: bytes, base: int) -> tuple[list[bytes], int]:
 
 
 def _decode(path: Path, raw: bytes) -> Record:
+    from wandb.proto.wandb_internal_pb2 import Record
+
     record = Record()
     try:
         record.ParseFromString(raw)
