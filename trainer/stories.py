@@ -219,15 +219,8 @@ def story(rng: random.Random) -> str:
         s.append(rng.choice(["The sun was shining.", "The sky was blue.", "It was a windy day."]))
     if rng.random() < 0.4:
         s.append(f"First, they went to {rng.choice(activities)}. It was so much fun!")
-    if rng.random() < 0.5:
-        count = rng.choice(NUMBERS)
-        s.append(f"{at_place}, {name} found {count} {color} {thing}s.")
-        s.append(f'"Look, I have {count} {thing}s!" {pronoun} said.')
-        thing_phrase = f"one of the {thing}s"
-    else:
-        s.append(f"{at_place}, {name} saw a {color} {thing}.")
-        s.append(f'"What a nice {thing}!" said {name}. "Can I keep it?"')
-        thing_phrase = f"the {thing}"
+    found, thing_phrase = _find(rng, at_place, name, pronoun, color, thing)
+    s += found
     s.append(f"But then, {thing_phrase} fell into {hazard}.")
     if adjective == "brave":
         s.append(f"{name} was not scared. {He} tried to get it, but {pronoun} could not reach it.")
@@ -245,14 +238,33 @@ def story(rng: random.Random) -> str:
     s.append(f"{Helper} {fix}.")
     s.append(f"{name} got the {color} {thing} back and felt {good}.")
     s.append(f'"Thank you, {helper_call}!" said {name}.')
+    s.append(_ending(rng, name, friend if helper_said == friend else None, f"{his} shelf", thing))
+    return " ".join(s)
+
+
+def _find(
+    rng: random.Random, at_place: str, name: str, pronoun: str, color: str, thing: str
+) -> tuple[list[str], str]:
+    """What the child finds at the place (one thing, or several), and how the loss names it."""
+    colored_thing = f"{color} {thing}"
+    if rng.random() < 0.5:
+        count = rng.choice(NUMBERS)
+        found = [f"{at_place}, {name} found {count} {colored_thing}s."]
+        found.append(f'"Look, I have {count} {thing}s!" {pronoun} said.')
+        return found, f"one of the {thing}s"
+    found = [f"{at_place}, {name} saw a {colored_thing}."]
+    found.append(f'"What a nice {thing}!" said {name}. "Can I keep it?"')
+    return found, f"the {thing}"
+
+
+def _ending(rng: random.Random, name: str, friend: str | None, shelf: str, thing: str) -> str:
+    """A moral, a friendship (`friend`: the friend who helped, if one did), or home."""
     ending = rng.random()
     if ending < 0.4:
-        s.append(f"{name} learned that {rng.choice(MORALS)}.")
-    elif ending < 0.7 and helper_said == friend:
-        s.append(f"From that day on, {name} and {friend} were best friends.")
-    else:
-        s.append(f"Then they went home and {name} put the {thing} on {his} shelf.")
-    return " ".join(s)
+        return f"{name} learned that {rng.choice(MORALS)}."
+    if ending < 0.7 and friend is not None:
+        return f"From that day on, {name} and {friend} were best friends."
+    return f"Then they went home and {name} put the {thing} on {shelf}."
 
 
 STYLES = {"plain": story, "rich": stories_rich.story}

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import contextlib
 import math
-import os
 import random
 import resource
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,27 +23,46 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from trainer.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
 from trainer.config import (
     Config,
     ConfigError,
     OptimizerConfig,
     config_from_dict,
     config_to_dict,
-    flatten_overrides,
 )
 from trainer.data import END_OF_TEXT, Dataset, get_batch, load_dataset
 from trainer.gpu import GpuMeter, flops_per_token
 from trainer.model import TransformerLM, generate
 
-CHECKPOINT_NAME = "checkpoint.pt"
 EVAL_SEED = 1234  # every evaluation, in every trial, scores the same validation windows
 
-# Keys that do not change what a run computes: a checkpoint may be resumed under new values.
-_FREE_KEYS = {"data.cache_dir", "train.log_every", "train.eval_every", "train.eval_batches"}
-_FREE_KEYS |= {"train.checkpoint_every", "train.checkpoint_seconds", "train.device"}
-_FREE_KEYS |= {"train.compile"}
 
 Report = Callable[[dict[str, Any]], bool | None]
+
+
+@dataclass
+class _Run:
+    """What one call of `train` trains with, built once by `_prepare`."""
+
+    config: Config
+    device: torch.device
+    dataset: Dataset
+    model: TransformerLM
+    forward: Callable  # the model, compiled when train.compile says so
+    optimizer: torch.optim.AdamW
+    batches: torch.Generator  # the training batches' sampler
+    eval_set: list
+    autocast: contextlib.AbstractContextManager
+    meter: GpuMeter  # memory, utilisation, MFU (trainer.gpu)
+    params: list[torch.nn.Parameter]  # those the gradient norm is clipped over
+    checkpoint_path: Path | None
+    tokens_per_step: int
+
+    def save(self, state: dict[str, Any]) -> None:
+        save_checkpoint(
+            self.checkpoint_path, self.config, self.model, self.optimizer, self.batches, state
+        )
 
 
 def train(
@@ -58,31 +77,16 @@ def train(
     With `checkpoint_dir`, an existing checkpoint there is resumed from.
     """
     started = time.perf_counter()
-    if not isinstance(config, Config):
-        config = config_from_dict(config)
-    m, t = config.model, config.train
-    device = pick_device(t.device)
-    _seed_everything(t.seed)
-    dataset = load_dataset(config.data, m.vocab_size)
-    model = TransformerLM(m).to(device)
-    meter = GpuMeter(device)  # memory, utilisation, MFU (trainer.gpu)
-    optimizer = make_optimizer(model, config.optimizer, device)
-    batches = torch.Generator().manual_seed(t.seed)
-    eval_set = _eval_batches(dataset, config, device)
-    checkpoint_path = Path(checkpoint_dir) / CHECKPOINT_NAME if checkpoint_dir else None
-
-    state = {"step": 0, "elapsed_s": 0.0, "best_val_loss": None, "loss_sum": 0.0, "loss_count": 0}
-    if checkpoint_path and checkpoint_path.exists():
-        state = _load_checkpoint(checkpoint_path, config, model, optimizer, batches)
+    config = config if isinstance(config, Config) else config_from_dict(config)
+    run, state = _prepare(config, checkpoint_dir)
+    t = config.train
     resumed_from = saved_step = state["step"]
     elapsed_before = state["elapsed_s"]
 
-    forward = torch.compile(model) if t.compile else model
-    autocast = _autocast(device)
-    tokens_per_step = t.batch_size * t.grad_accum_steps * m.context_length
-    params = [p for p in model.parameters() if p.requires_grad]
-    max_norm = config.optimizer.grad_clip or math.inf
-    loss_sum = torch.tensor(state["loss_sum"], device=device)
+    def elapsed() -> float:  # seconds of training, those before a resume included
+        return elapsed_before + time.perf_counter() - started
+
+    loss_sum = torch.tensor(state["loss_sum"], device=run.device)
     loss_count = state["loss_count"]
     last: dict[str, Any] = {}
     outcome = "completed"
@@ -90,65 +94,36 @@ def train(
     saved_at = loop_started = interval_start
 
     for step in range(resumed_from + 1, t.max_steps + 1):
-        lr = lr_at(step, config.optimizer, t.max_steps)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-        for _ in range(t.grad_accum_steps):
-            x, y = get_batch(dataset.train, t.batch_size, m.context_length, batches)
-            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-            with autocast:
-                logits = forward(x)
-            loss = F.cross_entropy(logits.flatten(0, 1).float(), y.flatten())
-            (loss / t.grad_accum_steps).backward()
-            loss_sum += loss.detach()
+        lr, grad_norm = _optimizer_step(run, step, loss_sum)
         loss_count += t.grad_accum_steps
-        grad_norm = torch.nn.utils.clip_grad_norm_(params, max_norm)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-
         is_last = step == t.max_steps
         do_log, do_eval = step % t.log_every == 0 or is_last, step % t.eval_every == 0 or is_last
-        do_save = bool(checkpoint_path and t.checkpoint_every and step % t.checkpoint_every == 0)
-        overdue = t.checkpoint_seconds and time.perf_counter() - saved_at >= t.checkpoint_seconds
-        do_save = do_save or bool(checkpoint_path and overdue)
+        do_save = _checkpoint_due(run, step, saved_at)
         if not (do_log or do_eval or do_save):
             continue
         now = time.perf_counter()
         metrics: dict[str, Any] = {"step": step}
         if do_log:
-            interval = now - interval_start
             train_loss = loss_sum.item() / loss_count
-            metrics |= {
-                "tokens": step * tokens_per_step,
-                "elapsed_s": elapsed_before + now - started,
-                "train_loss": train_loss,
-                "lr": lr,
-                "grad_norm": grad_norm.item(),
-                "step_time_s": interval / (step - interval_step),
-                "tokens_per_s": (step - interval_step) * tokens_per_step / interval,
-                "memory_mb": memory_mb(device),
-            } | meter.sample()
+            timing = (now - interval_start, step - interval_step, elapsed())
+            metrics |= _train_metrics(run, step, lr, grad_norm, train_loss, *timing)
             loss_sum.zero_()
             loss_count = 0
             if not math.isfinite(train_loss):
                 outcome = "diverged"
         if do_eval and outcome != "diverged":
-            metrics |= evaluate(forward, eval_set, autocast)
+            metrics |= evaluate(run.forward, run.eval_set, run.autocast)
             best = state["best_val_loss"]
-            state["best_val_loss"] = min(
-                best if best is not None else math.inf, metrics["val_loss"]
-            )
-        stop = False
+            state["best_val_loss"] = min(math.inf if best is None else best, metrics["val_loss"])
         if do_log or do_eval:
             last |= metrics
-            stop = bool(report(metrics)) if report else False
+        stop = bool((do_log or do_eval) and report and report(metrics))
         if outcome == "diverged":
             break
-        if do_save or (stop and checkpoint_path):
-            state |= {"step": step, "elapsed_s": elapsed_before + time.perf_counter() - started}
+        if do_save or (stop and run.checkpoint_path):
+            state |= {"step": step, "elapsed_s": elapsed(), "train_loss": last.get("train_loss")}
             state |= {"loss_sum": loss_sum.item(), "loss_count": loss_count}
-            state["train_loss"] = last.get("train_loss")
-            _save_checkpoint(checkpoint_path, config, model, optimizer, batches, state)
+            run.save(state)
             saved_step, saved_at = step, time.perf_counter()
         if stop and not is_last:  # asked to stop at its last step: its work is done
             outcome = "stopped"
@@ -156,33 +131,145 @@ def train(
         interval_start, interval_step = time.perf_counter(), step
 
     if outcome == "completed":
-        if not last:  # resumed from a finished run: nothing was logged in this call
-            last = {"step": t.max_steps, "train_loss": state.get("train_loss")}
-            last |= evaluate(forward, eval_set, autocast)
-        state |= {"step": t.max_steps, "train_loss": last.get("train_loss")}
-        state["elapsed_s"] = elapsed_before + time.perf_counter() - started
-        if checkpoint_path and saved_step != t.max_steps:
-            _save_checkpoint(checkpoint_path, config, model, optimizer, batches, state)
-    if outcome == "diverged":
-        last |= {"val_loss": math.nan, "val_perplexity": math.nan, "val_accuracy": math.nan}
+        last = _complete(run, state, last, saved_step, elapsed())
+    trained_s = time.perf_counter() - loop_started
+    return _result(run, outcome, last, state, resumed_from, elapsed(), trained_s)
 
+
+def _prepare(config: Config, checkpoint_dir: str | Path | None) -> tuple[_Run, dict[str, Any]]:
+    """The run's model, optimizer, data and samplers, seeded (in this order: the RNGs see the
+    same draws in every run of this config), and its loop state: a fresh run's, or the one
+    the checkpoint in `checkpoint_dir` holds, with every RNG restored."""
+    m, t = config.model, config.train
+    device = pick_device(t.device)
+    _seed_everything(t.seed)
+    dataset = load_dataset(config.data, m.vocab_size)
+    model = TransformerLM(m).to(device)
+    meter = GpuMeter(device)
+    optimizer = make_optimizer(model, config.optimizer, device)
+    batches = torch.Generator().manual_seed(t.seed)
+    eval_set = _eval_batches(dataset, config, device)
+    run = _Run(
+        config,
+        device,
+        dataset,
+        model,
+        forward=model,
+        optimizer=optimizer,
+        batches=batches,
+        eval_set=eval_set,
+        autocast=_autocast(device),
+        meter=meter,
+        params=[p for p in model.parameters() if p.requires_grad],
+        checkpoint_path=Path(checkpoint_dir) / CHECKPOINT_NAME if checkpoint_dir else None,
+        tokens_per_step=t.batch_size * t.grad_accum_steps * m.context_length,
+    )
+    state = {"step": 0, "elapsed_s": 0.0, "best_val_loss": None, "loss_sum": 0.0, "loss_count": 0}
+    if run.checkpoint_path and run.checkpoint_path.exists():
+        state = load_checkpoint(run.checkpoint_path, config, model, optimizer, batches)
+    run.forward = torch.compile(model) if t.compile else model
+    return run, state
+
+
+def _optimizer_step(run: _Run, step: int, loss_sum: torch.Tensor) -> tuple[float, torch.Tensor]:
+    """One optimizer step over `grad_accum_steps` batches, their losses added to `loss_sum`
+    (on the device: no Python number is read here); returns the lr and the gradient norm."""
+    t, m = run.config.train, run.config.model
+    lr = lr_at(step, run.config.optimizer, t.max_steps)
+    for group in run.optimizer.param_groups:
+        group["lr"] = lr
+    for _ in range(t.grad_accum_steps):
+        x, y = get_batch(run.dataset.train, t.batch_size, m.context_length, run.batches)
+        x, y = x.to(run.device, non_blocking=True), y.to(run.device, non_blocking=True)
+        with run.autocast:
+            logits = run.forward(x)
+        loss = F.cross_entropy(logits.flatten(0, 1).float(), y.flatten())
+        (loss / t.grad_accum_steps).backward()
+        loss_sum += loss.detach()
+    max_norm = run.config.optimizer.grad_clip or math.inf
+    grad_norm = torch.nn.utils.clip_grad_norm_(run.params, max_norm)
+    run.optimizer.step()
+    run.optimizer.zero_grad(set_to_none=True)
+    return lr, grad_norm
+
+
+def _train_metrics(
+    run: _Run,
+    step: int,
+    lr: float,
+    grad_norm: torch.Tensor,
+    train_loss: float,
+    interval_s: float,
+    interval_steps: int,
+    elapsed_s: float,
+) -> dict[str, Any]:
+    """A logged step's training metrics: the mean loss and the pace since the last log."""
+    return {
+        "tokens": step * run.tokens_per_step,
+        "elapsed_s": elapsed_s,
+        "train_loss": train_loss,
+        "lr": lr,
+        "grad_norm": grad_norm.item(),
+        "step_time_s": interval_s / interval_steps,
+        "tokens_per_s": interval_steps * run.tokens_per_step / interval_s,
+        "memory_mb": memory_mb(run.device),
+    } | run.meter.sample()
+
+
+def _complete(
+    run: _Run, state: dict[str, Any], last: dict[str, Any], saved_step: int, elapsed_s: float
+) -> dict[str, Any]:
+    """A run that reached max_steps: its final state checkpointed; returns its last metrics
+    (evaluated again for a run resumed from a finished one, which logged nothing)."""
+    max_steps = run.config.train.max_steps
+    if not last:
+        last = {"step": max_steps, "train_loss": state.get("train_loss")}
+        last |= evaluate(run.forward, run.eval_set, run.autocast)
+    state |= {"step": max_steps, "train_loss": last.get("train_loss"), "elapsed_s": elapsed_s}
+    if run.checkpoint_path and saved_step != max_steps:
+        run.save(state)
+    return last
+
+
+def _checkpoint_due(run: _Run, step: int, saved_at: float) -> bool:
+    """Every `checkpoint_every` steps, and when `checkpoint_seconds` passed since the last."""
+    t = run.config.train
+    if not run.checkpoint_path:
+        return False
+    overdue = t.checkpoint_seconds and time.perf_counter() - saved_at >= t.checkpoint_seconds
+    return bool(t.checkpoint_every and step % t.checkpoint_every == 0) or bool(overdue)
+
+
+def _result(
+    run: _Run,
+    outcome: str,
+    last: dict[str, Any],
+    state: dict[str, Any],
+    resumed_from: int,
+    elapsed_s: float,
+    trained_s: float,
+) -> dict[str, Any]:
+    """What `train` returns: the outcome, the last logged metrics, the resolved config and
+    the GPU's figures over the `trained_s` seconds of this call's loop."""
+    if outcome == "diverged":
+        last = last | {"val_loss": math.nan, "val_perplexity": math.nan, "val_accuracy": math.nan}
     step = last.get("step", state["step"])
-    trained = (step - resumed_from) * tokens_per_step
-    gpu = meter.summary(trained, time.perf_counter() - loop_started, flops_per_token(m))
+    trained = (step - resumed_from) * run.tokens_per_step
+    gpu = run.meter.summary(trained, trained_s, flops_per_token(run.config.model))
     return {
         "outcome": outcome,
         "step": step,
-        "tokens": step * tokens_per_step,
-        "elapsed_s": elapsed_before + time.perf_counter() - started,
+        "tokens": step * run.tokens_per_step,
+        "elapsed_s": elapsed_s,
         "train_loss": last.get("train_loss"),
         "val_loss": last.get("val_loss"),
         "val_perplexity": last.get("val_perplexity"),
         "val_accuracy": last.get("val_accuracy"),
         "best_val_loss": state["best_val_loss"],
-        "num_params": model.num_params(),
+        "num_params": run.model.num_params(),
         "resumed_from_step": resumed_from,
-        "sample": _sample(model, dataset, config) if outcome == "completed" else "",
-        "config": config_to_dict(config),
+        "sample": _sample(run.model, run.dataset, run.config) if outcome == "completed" else "",
+        "config": config_to_dict(run.config),
     } | gpu
 
 
@@ -291,57 +378,3 @@ def _seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-
-
-def _rng_states(batches: torch.Generator) -> dict[str, Any]:
-    states = {
-        "python": random.getstate(),
-        "numpy": np.random.get_state(),
-        "torch": torch.get_rng_state(),
-        "batches": batches.get_state(),
-    }
-    if torch.cuda.is_available():
-        states["cuda"] = torch.cuda.get_rng_state_all()
-    return states
-
-
-def _save_checkpoint(path: Path, config: Config, model, optimizer, batches, state: dict) -> None:
-    """Write the checkpoint to a temporary file and rename it, so a crash never leaves half."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    payload = {
-        "state": state,
-        "config": config_to_dict(config),
-        "model": model.state_dict(),
-        "optimizer": optimizer.state_dict(),
-        "rng": _rng_states(batches),
-    }
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    torch.save(payload, temporary)
-    os.replace(temporary, path)
-
-
-def _load_checkpoint(path: Path, config: Config, model, optimizer, batches) -> dict:
-    """Restore model, optimizer and RNGs from `path`; returns the saved loop state."""
-    # Our own file, holding numpy and Python RNG states: the full unpickler is needed.
-    payload = torch.load(path, map_location="cpu", weights_only=False)
-    _check_same_run(path, payload["config"], config)
-    model.load_state_dict(payload["model"])
-    optimizer.load_state_dict(payload["optimizer"])
-    rng = payload["rng"]
-    random.setstate(rng["python"])
-    np.random.set_state(rng["numpy"])
-    torch.set_rng_state(rng["torch"])
-    batches.set_state(rng["batches"])
-    if "cuda" in rng and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(rng["cuda"])
-    return payload["state"]
-
-
-def _check_same_run(path: Path, saved: dict, config: Config) -> None:
-    """Refuse a checkpoint whose config would give a different trajectory."""
-    old, new = flatten_overrides(saved), flatten_overrides(config_to_dict(config))
-    for key, value in new.items():
-        if key not in _FREE_KEYS and not key.startswith("train.sample_") and old.get(key) != value:
-            raise ConfigError(
-                f"{key}: {path} was written with {key}={old.get(key)!r}, this run has {value!r}"
-            )
