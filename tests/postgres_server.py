@@ -10,6 +10,7 @@ from __future__ import annotations
 import glob
 import os
 import pwd
+import secrets
 import shutil
 import socket
 import subprocess
@@ -52,6 +53,7 @@ class PostgresServer:
             owner = pwd.getpwnam(self.user)  # KeyError: no such user (the caller says so)
             os.chown(self.root, owner.pw_uid, owner.pw_gid)
         self.databases = 0
+        self.password = secrets.token_hex(8)
 
     def _run(self, *command: str) -> subprocess.CompletedProcess:
         argv = [str(self.bindir / command[0]), *command[1:]]
@@ -66,7 +68,12 @@ class PostgresServer:
         return result
 
     def start(self) -> PostgresServer:
-        self._run("initdb", "-D", str(self.data), "-U", "postgres", "-A", "trust", "--no-sync")
+        # A password over TCP, as a real server asks (scram); trust on its own socket only.
+        password_file = self.root / "password"
+        password_file.write_text(self.password + "\n")
+        password_file.chmod(0o644)
+        auth = ["--auth-local=trust", "--auth-host=scram-sha-256", f"--pwfile={password_file}"]
+        self._run("initdb", "-D", str(self.data), "-U", "postgres", *auth, "--no-sync")
         options = (
             f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.root} "
             "-c fsync=off -c max_connections=300"
@@ -80,10 +87,10 @@ class PostgresServer:
 
         self.databases += 1
         name = name or f"test{self.databases}"
-        admin = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
-        with psycopg.connect(admin, autocommit=True) as connection:
+        server = f"postgresql://postgres:{self.password}@127.0.0.1:{self.port}"
+        with psycopg.connect(f"{server}/postgres", autocommit=True) as connection:
             connection.execute(f'CREATE DATABASE "{name}"')
-        return f"postgresql://postgres@127.0.0.1:{self.port}/{name}"
+        return f"{server}/{name}"
 
     def stop(self) -> None:
         try:

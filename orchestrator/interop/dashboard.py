@@ -13,6 +13,7 @@ from pathlib import Path
 
 from orchestrator import store
 from orchestrator.errors import UserError
+from orchestrator.store.database import shown
 
 
 def serve(run_dir: str | Path, host: str = "127.0.0.1", port: int = 8080) -> int:
@@ -27,7 +28,7 @@ def serve(run_dir: str | Path, host: str = "127.0.0.1", port: int = 8080) -> int
     storage = store.open_storage(info.storage, Path(info.run_dir))
     study_id = storage.get_study_id_from_name(info.study_name)
     print(
-        f"optuna-dashboard for {info.name} (study {info.study_name!r}, {info.storage}): "
+        f"optuna-dashboard for {info.name} (study {info.study_name!r}, {shown(info.storage)}): "
         f"http://{host}:{port}/dashboard/studies/{study_id}  (Ctrl-C to stop)",
         flush=True,
     )

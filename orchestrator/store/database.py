@@ -5,10 +5,15 @@ Optuna makes its tables on the first open of an empty database. Two controllers 
 at the same moment (the ordinary start of a shared study) collide in PostgreSQL's catalog
 (`duplicate key value violates unique constraint "pg_type_typname_nsp_index"`, measured: 3
 of 3 tries with 3 at once); the loser's open is simply tried again, when the tables exist.
+
+A password stays out of every file: `${envvar:NAME}` in the URL is NAME's value where the
+store is opened, and the sweep file records the URL as written (or leave the password to
+the driver: PGPASSWORD, ~/.pgpass).
 """
 
 from __future__ import annotations
 
+import os
 import random
 import time
 
@@ -16,6 +21,7 @@ import optuna
 from optuna.storages import BaseStorage
 
 from orchestrator.errors import UserError
+from orchestrator.tracking.redact import ENVVAR_MACRO
 
 ATTEMPTS = 5
 
@@ -25,6 +31,7 @@ def open_database(url: str) -> BaseStorage:
     `UserError` naming the URL (its password left out)."""
     from sqlalchemy import exc
 
+    url = expanded(url)
     for attempt in range(1, ATTEMPTS + 1):
         try:
             return optuna.storages.get_storage(url)
@@ -39,6 +46,15 @@ def open_database(url: str) -> BaseStorage:
                 f"({reason[0] if reason else type(error).__name__})"
             ) from None
     raise AssertionError("unreachable")
+
+
+def expanded(url: str) -> str:
+    """`url` with each `${envvar:NAME}` replaced by NAME's value; an unset one is a
+    `UserError` naming it."""
+    for name in ENVVAR_MACRO.findall(url):
+        if name not in os.environ:
+            raise UserError(f"storage: {url}: {name} is not set (in `${{envvar:{name}}}`)")
+    return ENVVAR_MACRO.sub(lambda match: os.environ[match.group(1)], url)
 
 
 def shown(url: str) -> str:

@@ -115,6 +115,37 @@ def test_controllers_opening_an_empty_database_at_once_all_open_it(postgres, tmp
     assert [s.study_name for s in optuna.get_all_study_summaries(url)] == ["at-once"]
 
 
+def test_a_password_given_as_an_environment_variable_is_in_no_file(
+    postgres, local_ray, tmp_path, monkeypatch, capsys
+):
+    """`${envvar:NAME}` in the URL: the server checks the password (scram over TCP), the sweep
+    runs and is read back with NAME set; no file under tmp_path holds the password; a wrong
+    one is refused by the server, and an unset NAME is exit 2 naming it."""
+    variable = "ORCHESTRATE_TEST_PG_PASSWORD"
+    url = postgres.url()
+    written = url.replace(f":{postgres.password}@", f":${{envvar:{variable}}}@")
+    assert written != url
+    monkeypatch.setenv(variable, postgres.password)
+    spec = write_spec(tmp_path, GRID.format(url=written))
+    assert cli.main(["run", str(spec), "--runs", str(tmp_path / "runs")]) == 0
+    run_dir = tmp_path / "runs" / "pg"
+    assert store.read_sweep_file(run_dir).storage == written
+    assert [t.state for t in load_sweep(run_dir)] == ["complete"] * 3
+    files = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert len(files) > 10 and not [
+        p for p in files if postgres.password.encode() in p.read_bytes()
+    ]
+
+    capsys.readouterr()
+    monkeypatch.setenv(variable, "not-the-password")
+    assert cli.main(["status", str(run_dir)]) == 2
+    assert "password authentication failed" in capsys.readouterr().err
+    monkeypatch.delenv(variable)
+    assert cli.main(["status", str(run_dir)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"storage: {written}: {variable} is not set (in `${{envvar:{variable}}}`)"]
+
+
 def test_a_database_that_cannot_be_reached_is_one_line_without_its_password(tmp_path, capsys):
     spec = write_spec(tmp_path, GRID.format(url="postgresql://me:hunter2@127.0.0.1:9/sweeps"))
     assert cli.main(["run", str(spec), "--runs", str(tmp_path / "runs")]) == 2
