@@ -57,7 +57,7 @@ class TrialRequest:
             try:
                 overrides[key], found = expand_envvars(value, environ)
             except EnvvarNotSet as error:
-                raise EnvvarNotSet(f"{key}: {error}") from None
+                raise EnvvarNotSet(f"{key}: {error}", error.name) from None
             used += found
         secrets = secret_values(overrides, used)
         return dataclasses.replace(self, overrides=overrides, secrets=secrets)

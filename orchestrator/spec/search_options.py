@@ -4,7 +4,7 @@ sampler and pruner, with the checks Optuna's constructors would otherwise make m
 Several metrics (`metrics:`, as W&B's sweep scheduler takes them) make a multi-objective
 study: Optuna keeps the Pareto front of the complete trials. Optuna cannot prune such trials
 (`Trial.report` refuses them), and CMA-ES searches one objective only, so both are refused
-here with the reason (`multi_objective_problem`).
+here with the reason (`optuna_problems`, and the spec's early_terminate check).
 """
 
 from __future__ import annotations

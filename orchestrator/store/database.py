@@ -21,7 +21,7 @@ import optuna
 from optuna.storages import BaseStorage
 
 from orchestrator.errors import UserError
-from orchestrator.tracking.redact import ENVVAR_MACRO
+from orchestrator.tracking.redact import EnvvarNotSet, expand_envvars
 
 ATTEMPTS = 5
 
@@ -51,10 +51,11 @@ def open_database(url: str) -> BaseStorage:
 def expanded(url: str) -> str:
     """`url` with each `${envvar:NAME}` replaced by NAME's value; an unset one is a
     `UserError` naming it."""
-    for name in ENVVAR_MACRO.findall(url):
-        if name not in os.environ:
-            raise UserError(f"storage: {url}: {name} is not set (in `${{envvar:{name}}}`)")
-    return ENVVAR_MACRO.sub(lambda match: os.environ[match.group(1)], url)
+    try:
+        return expand_envvars(url, os.environ)[0]
+    except EnvvarNotSet as unset:
+        name = unset.name
+        raise UserError(f"storage: {url}: {name} is not set (in `${{envvar:{name}}}`)") from None
 
 
 def shown(url: str) -> str:

@@ -29,6 +29,10 @@ ENVVAR_MACRO = re.compile(r"\$\{envvar:([A-Za-z_][A-Za-z0-9_]*)\}")
 class EnvvarNotSet(RuntimeError):
     """A `${envvar:NAME}` names a variable that is not set where the trial runs."""
 
+    def __init__(self, message: str, name: str = ""):
+        super().__init__(message)
+        self.name = name  # the variable
+
 
 def is_secret_name(name: str) -> bool:
     """Whether a key names a secret: its last word is key, token, secret or password, or any
@@ -96,7 +100,7 @@ def expand_envvars(value: Any, environ: Mapping[str, str]) -> tuple[Any, list[st
 
     def look_up(name: str) -> str:
         if name not in environ:
-            raise EnvvarNotSet(f"${{envvar:{name}}}: {name} is not set on this worker")
+            raise EnvvarNotSet(f"${{envvar:{name}}}: {name} is not set on this worker", name)
         used.append(environ[name])
         return environ[name]
 
