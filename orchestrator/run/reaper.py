@@ -5,8 +5,12 @@ Ray's head processes die with their driver, but the agents its raylet starts (Da
 RuntimeEnvAgent) then wait about a minute on the dead GCS before they exit, and a trial's
 subprocesses may outlive their worker. So a small process of its own watches the controller
 through a pipe: while the controller lives it notes the controller's process tree every
-second; when the pipe closes without a goodbye, it kills what is left of that tree.
-Linux only (it reads /proc); elsewhere the watcher notes nothing and kills nothing.
+second; when the pipe closes without a goodbye, it kills what is left of that tree, and every
+process that carries the controller's mark, an environment variable the controller set before
+it started Ray: that finds what started since the last note, even once its parent died first
+and it was handed to init (a Ray worker still importing, on a loaded machine, notices its
+raylet gone only when it is done). Linux only (it reads /proc); elsewhere the watcher notes
+nothing and kills nothing.
 """
 
 from __future__ import annotations
@@ -21,12 +25,27 @@ from pathlib import Path
 
 GOODBYE = b"bye\n"
 NOTE_EVERY_SECONDS = 1.0
+MARK = "ORCHESTRATE_CONTROLLER"
+
+
+def mark_descendants() -> str:
+    """Mark what this process starts from now on (its Ray, Ray's workers, a trial's
+    subprocesses inherit the environment); returns the mark, unique to this process."""
+    os.environ[MARK] = mark_of(os.getpid())
+    return os.environ[MARK]
+
+
+def mark_of(pid: int) -> str:
+    """The mark that process `pid` gives what it starts: its pid and start time."""
+    stat = _stat(Path("/proc", str(pid)))
+    return f"{pid}:{stat[1] if stat else 0}"
 
 
 def watch(pid: int) -> subprocess.Popen:
-    """Start the watcher of process `pid` (the caller); hand it to `stop_watching` at a clean end."""
+    """Start the watcher of process `pid` (the caller, marked by `mark_descendants`); hand it to
+    `stop_watching` at a clean end."""
     return subprocess.Popen(
-        [sys.executable, "-m", "orchestrator.run.reaper", str(pid)],
+        [sys.executable, "-m", "orchestrator.run.reaper", str(pid), os.environ.get(MARK, "")],
         stdin=subprocess.PIPE,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -35,7 +54,9 @@ def watch(pid: int) -> subprocess.Popen:
 
 
 def stop_watching(watcher: subprocess.Popen) -> None:
-    """A clean end: the watcher leaves without killing anything."""
+    """A clean end: the watcher leaves without killing anything, and what the caller starts
+    from now on is not marked."""
+    os.environ.pop(MARK, None)
     with contextlib.suppress(OSError):
         assert watcher.stdin is not None
         watcher.stdin.write(GOODBYE)
@@ -70,6 +91,22 @@ def kill_tree(tree: dict[int, int]) -> None:
                 os.kill(pid, signal.SIGKILL)
 
 
+def marked(mark: str) -> dict[int, int]:
+    """The processes whose environment carries `mark` (see `mark_descendants`), as `process_tree`
+    gives them; the caller is left out."""
+    tagged = f"{MARK}={mark}".encode()
+    found: dict[int, int] = {}
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            environment = (entry / "environ").read_bytes().split(b"\0")
+        except OSError:  # gone, or not ours to read
+            continue
+        stat = _stat(entry)
+        if tagged in environment and stat and int(entry.name) != os.getpid():
+            found[int(entry.name)] = stat[1]
+    return found
+
+
 def still_running(pid: int, start: int) -> bool:
     """Whether the process noted as (pid, start time) runs still (a zombie has ended)."""
     stat = _stat(Path("/proc", str(pid)))
@@ -85,8 +122,20 @@ def _stat(proc: Path) -> tuple[int, int, str] | None:
         return None
 
 
+def reap(tree: dict[int, int], mark: str) -> None:
+    """Kill `tree` and every process carrying `mark`, until none is left (one may start a
+    child while the others are killed)."""
+    tree.pop(os.getpid(), None)
+    kill_tree(tree)
+    for _ in range(10 if mark else 0):
+        left = {pid: start for pid, start in marked(mark).items() if still_running(pid, start)}
+        if not left:
+            return
+        kill_tree(left)
+
+
 def main(argv: list[str]) -> int:
-    watched = int(argv[0])
+    watched, mark = int(argv[0]), argv[1] if len(argv) > 1 else ""
     tree: dict[int, int] = {}
     while True:
         readable, _, _ = select.select([sys.stdin.buffer], [], [], NOTE_EVERY_SECONDS)
@@ -95,8 +144,7 @@ def main(argv: list[str]) -> int:
             if GOODBYE in data:
                 return 0
             if not data:  # the controller is gone without a word
-                tree.pop(os.getpid(), None)
-                kill_tree(tree)
+                reap(tree, mark)
                 return 0
         tree = process_tree(watched)
 

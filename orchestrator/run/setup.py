@@ -103,6 +103,7 @@ def start_ray(
     else:
         # Ray announces, on every start, that token authentication is on: not our user's news.
         logging.getLogger("ray._private.authentication").setLevel(logging.ERROR)
+        reaper.mark_descendants()
         ray.init(
             address="local",  # our own, even where a `ray start` head runs: join only when asked
             num_cpus=num_cpus if num_cpus is not None else os.cpu_count(),

@@ -83,6 +83,9 @@ def sigkill_then_rerun(tmp_path, spec_text: str) -> None:
     reached = midway()
     started = reaper.process_tree(first.pid)  # its Ray: gcs, raylet, agents, workers, watcher
     assert len(started) >= 5, started
+    # Each carries its mark, so the watcher finds even one it had not noted yet.
+    marked = reaper.marked(reaper.mark_of(first.pid))
+    assert {p for p, start in started.items() if reaper.still_running(p, start)} <= marked.keys()
     os.kill(first.pid, signal.SIGKILL)
     first.wait(timeout=30)
     # A trial sampled midway may still have finished before the kill: the store says which

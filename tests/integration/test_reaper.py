@@ -1,0 +1,68 @@
+"""The watcher of a controller killed with SIGKILL: what the controller started goes with it,
+even a process its parent left to init before the watcher ever noted it; nothing else does."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+from conftest import wait_for
+
+from orchestrator.run import reaper
+
+# A controller: marks, starts its watcher, then a child that starts a grandchild in a new
+# session and exits at once, so the grandchild is init's before any note of the tree.
+CONTROLLER = textwrap.dedent(
+    """
+    import os, subprocess, sys, time
+    from orchestrator.run import reaper
+
+    mark = reaper.mark_descendants()
+    watcher = reaper.watch(os.getpid())
+    sleeper = [sys.executable, "-c", "import time; time.sleep(300)"]
+    launch = (
+        "import subprocess, sys; "
+        f"p = subprocess.Popen({sleeper!r}, start_new_session=True, "
+        "stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL); print(p.pid, flush=True)"
+    )
+    out = subprocess.run([sys.executable, "-c", launch], capture_output=True, text=True).stdout
+    print(out.strip(), watcher.pid, mark, flush=True)
+    time.sleep(300)
+    """
+)
+
+
+def test_a_killed_controllers_orphaned_grandchild_is_killed_and_a_stranger_is_not(tmp_path):
+    stranger = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)"])
+    script = tmp_path / "controller.py"
+    script.write_text(CONTROLLER)
+    controller = subprocess.Popen(
+        [sys.executable, str(script)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])},
+    )
+    try:
+        assert controller.stdout is not None
+        grandchild, watcher, mark = controller.stdout.readline().split()
+        started = reaper.marked(mark)
+        assert {int(grandchild), int(watcher)} <= started.keys()
+        assert int(grandchild) not in reaper.process_tree(controller.pid)
+        assert stranger.pid not in started
+        time.sleep(2 * reaper.NOTE_EVERY_SECONDS)  # the watcher has noted the tree
+        os.kill(controller.pid, signal.SIGKILL)
+        controller.wait(timeout=30)
+        wait_for(
+            lambda: not any(reaper.still_running(pid, start) for pid, start in started.items()),
+            timeout=30,
+        )
+        assert stranger.poll() is None  # not the controller's: left alone
+    finally:
+        for process in (stranger, controller):
+            process.kill()
+            process.wait()
