@@ -5,12 +5,13 @@ Ray's head processes die with their driver, but the agents its raylet starts (Da
 RuntimeEnvAgent) then wait about a minute on the dead GCS before they exit, and a trial's
 subprocesses may outlive their worker. So a small process of its own watches the controller
 through a pipe: while the controller lives it notes the controller's process tree every
-second; when the pipe closes without a goodbye, it kills what is left of that tree, and every
-process that carries the controller's mark, an environment variable the controller set before
-it started Ray: that finds what started since the last note, even once its parent died first
-and it was handed to init (a Ray worker still importing, on a loaded machine, notices its
-raylet gone only when it is done). Linux only (it reads /proc); elsewhere the watcher notes
-nothing and kills nothing.
+second; when the pipe closes without a goodbye, it kills what is left of that tree, with what
+started since the last note: every process that carries the controller's mark (an environment
+variable set before it started Ray), which finds a Ray worker whose raylet died first and left
+it to init (still importing on a loaded machine, it notices only when it is done), and the
+children of any of them (a trial's wandb-core drops the mark, Ray's agents overwrite it with
+their titles). Linux only (it reads /proc); elsewhere the watcher notes nothing and kills
+nothing.
 """
 
 from __future__ import annotations
@@ -31,14 +32,10 @@ MARK = "ORCHESTRATE_CONTROLLER"
 def mark_descendants() -> str:
     """Mark what this process starts from now on (its Ray, Ray's workers, a trial's
     subprocesses inherit the environment); returns the mark, unique to this process."""
-    os.environ[MARK] = mark_of(os.getpid())
-    return os.environ[MARK]
-
-
-def mark_of(pid: int) -> str:
-    """The mark that process `pid` gives what it starts: its pid and start time."""
+    pid = os.getpid()
     stat = _stat(Path("/proc", str(pid)))
-    return f"{pid}:{stat[1] if stat else 0}"
+    os.environ[MARK] = f"{pid}:{stat[1] if stat else 0}"
+    return os.environ[MARK]
 
 
 def watch(pid: int) -> subprocess.Popen:
@@ -68,27 +65,32 @@ def stop_watching(watcher: subprocess.Popen) -> None:
 def process_tree(root: int) -> dict[int, int]:
     """The descendants of `root` (not root itself), as pid -> start time (to tell a pid that
     was reused). Empty where there is no /proc."""
+    return descendants({root})
+
+
+def descendants(roots: set[int]) -> dict[int, int]:
+    """The descendants of any of `roots` (not the roots themselves), as `process_tree`."""
     children: dict[int, list[tuple[int, int]]] = {}  # parent -> (pid, start time)
     for entry in Path("/proc").glob("[0-9]*"):
         stat = _stat(entry)
         if stat:
             children.setdefault(stat[0], []).append((int(entry.name), stat[1]))
     tree: dict[int, int] = {}
-    frontier = [root]
+    frontier = list(roots)
     while frontier:
         for pid, start in children.get(frontier.pop(), []):
-            if pid not in tree:
+            if pid not in tree and pid not in roots:
                 tree[pid] = start
                 frontier.append(pid)
     return tree
 
 
-def kill_tree(tree: dict[int, int]) -> None:
-    """SIGKILL each process of `tree` that is still the one noted."""
+def _signal(tree: dict[int, int], signal_number: int) -> None:
+    """Send `signal_number` to each process of `tree` that is still the one noted."""
     for pid, start in tree.items():
         if still_running(pid, start):
             with contextlib.suppress(OSError):
-                os.kill(pid, signal.SIGKILL)
+                os.kill(pid, signal_number)
 
 
 def marked(mark: str) -> dict[int, int]:
@@ -123,15 +125,22 @@ def _stat(proc: Path) -> tuple[int, int, str] | None:
 
 
 def reap(tree: dict[int, int], mark: str) -> None:
-    """Kill `tree` and every process carrying `mark`, until none is left (one may start a
-    child while the others are killed)."""
-    tree.pop(os.getpid(), None)
-    kill_tree(tree)
-    for _ in range(10 if mark else 0):
-        left = {pid: start for pid, start in marked(mark).items() if still_running(pid, start)}
-        if not left:
-            return
-        kill_tree(left)
+    """Kill `tree`, every process carrying `mark`, and what any of them started since the tree
+    was noted (a trial's wandb-core, which drops the mark): each is stopped first, so that it
+    can neither leave its children to init nor start more, then all are killed."""
+    stopped: dict[int, int] = {}
+    found = dict(tree)
+    for _ in range(10):
+        found |= marked(mark) if mark else {}
+        found.pop(os.getpid(), None)
+        new = {pid: start for pid, start in found.items() if pid not in stopped}
+        new = {pid: start for pid, start in new.items() if still_running(pid, start)}
+        if not new:
+            break
+        _signal(new, signal.SIGSTOP)
+        stopped |= new
+        found = descendants(set(stopped))
+    _signal(stopped, signal.SIGKILL)
 
 
 def main(argv: list[str]) -> int:

@@ -83,9 +83,6 @@ def sigkill_then_rerun(tmp_path, spec_text: str) -> None:
     reached = midway()
     started = reaper.process_tree(first.pid)  # its Ray: gcs, raylet, agents, workers, watcher
     assert len(started) >= 5, started
-    # Each carries its mark, so the watcher finds even one it had not noted yet.
-    marked = reaper.marked(reaper.mark_of(first.pid))
-    assert {p for p, start in started.items() if reaper.still_running(p, start)} <= marked.keys()
     os.kill(first.pid, signal.SIGKILL)
     first.wait(timeout=30)
     # A trial sampled midway may still have finished before the kill: the store says which
@@ -97,7 +94,7 @@ def sigkill_then_rerun(tmp_path, spec_text: str) -> None:
     # Nothing it started outlives it (Ray's agents alone would wait a minute on the dead GCS).
     wait_for(
         lambda: not any(reaper.still_running(pid, start) for pid, start in started.items()),
-        timeout=15,
+        timeout=30,  # half that minute: room for a loaded machine
     )
 
     second = orchestrate("run", str(spec), "--runs", str(runs), "--num-cpus", "2")

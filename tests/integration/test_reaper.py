@@ -1,5 +1,6 @@
 """The watcher of a controller killed with SIGKILL: what the controller started goes with it,
-even a process its parent left to init before the watcher ever noted it; nothing else does."""
+even a process its parent left to init before the watcher ever noted it, and one that a noted
+process started just before the kill without the mark; nothing else does."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 from conftest import wait_for
@@ -16,7 +16,8 @@ from conftest import wait_for
 from orchestrator.run import reaper
 
 # A controller: marks, starts its watcher, then a child that starts a grandchild in a new
-# session and exits at once, so the grandchild is init's before any note of the tree.
+# session and exits at once, so the grandchild is init's before any note of the tree; and a
+# child that, once noted, starts one with an empty environment (no mark) just before the kill.
 CONTROLLER = textwrap.dedent(
     """
     import os, subprocess, sys, time
@@ -31,7 +32,14 @@ CONTROLLER = textwrap.dedent(
         "stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL); print(p.pid, flush=True)"
     )
     out = subprocess.run([sys.executable, "-c", launch], capture_output=True, text=True).stdout
-    print(out.strip(), watcher.pid, mark, flush=True)
+    late = (
+        "import subprocess, sys, time; time.sleep(2.5); "
+        f"p = subprocess.Popen({sleeper!r}, env={{}}, stdout=subprocess.DEVNULL); "
+        "print(p.pid, flush=True); time.sleep(300)"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", late], stdout=subprocess.PIPE, text=True)
+    unmarked = parent.stdout.readline().strip()
+    print(out.strip(), watcher.pid, mark, parent.pid, unmarked, flush=True)
     time.sleep(300)
     """
 )
@@ -49,13 +57,15 @@ def test_a_killed_controllers_orphaned_grandchild_is_killed_and_a_stranger_is_no
     )
     try:
         assert controller.stdout is not None
-        grandchild, watcher, mark = controller.stdout.readline().split()
+        grandchild, watcher, mark, parent, unmarked = controller.stdout.readline().split()
         started = reaper.marked(mark)
-        assert {int(grandchild), int(watcher)} <= started.keys()
+        late = reaper.process_tree(int(parent))
+        os.kill(controller.pid, signal.SIGKILL)  # the unmarked one has not been noted yet
+        assert {int(grandchild), int(watcher), int(parent)} <= started.keys()
         assert int(grandchild) not in reaper.process_tree(controller.pid)
+        assert int(unmarked) in late and int(unmarked) not in started
         assert stranger.pid not in started
-        time.sleep(2 * reaper.NOTE_EVERY_SECONDS)  # the watcher has noted the tree
-        os.kill(controller.pid, signal.SIGKILL)
+        started |= late
         controller.wait(timeout=30)
         wait_for(
             lambda: not any(reaper.still_running(pid, start) for pid, start in started.items()),

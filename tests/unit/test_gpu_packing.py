@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 
@@ -148,6 +149,9 @@ def test_gpu_accounting_per_trial_and_for_the_sweep():
     totals = gpu_totals(results)
     assert totals["gpu_hours"] == 1.5 and totals["devices"] == 2 and totals["mean_mfu"] == 0.3
     assert gpu_line(results).startswith("gpu: 1.5 GPU-hours (wall x share asked), 3 trials on 2")
+    # Rounded once: 0.00968500004 h shows as 0.00969, not (kept to 6 digits first) 0.00968.
+    near_a_tie = dataclasses.replace(first, elapsed_s=0.00968500004 * 3600)
+    assert gpu_line([near_a_tie]).startswith("gpu: 0.00969 GPU-hours")
 
 
 def test_a_cpu_trial_has_no_gpu_accounting():
