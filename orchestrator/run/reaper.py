@@ -22,6 +22,7 @@ import select
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 GOODBYE = b"bye\n"
@@ -71,10 +72,8 @@ def process_tree(root: int) -> dict[int, int]:
 def descendants(roots: set[int]) -> dict[int, int]:
     """The descendants of any of `roots` (not the roots themselves), as `process_tree`."""
     children: dict[int, list[tuple[int, int]]] = {}  # parent -> (pid, start time)
-    for entry in Path("/proc").glob("[0-9]*"):
-        stat = _stat(entry)
-        if stat:
-            children.setdefault(stat[0], []).append((int(entry.name), stat[1]))
+    for pid, parent, start, _ in _processes():
+        children.setdefault(parent, []).append((pid, start))
     tree: dict[int, int] = {}
     frontier = list(roots)
     while frontier:
@@ -98,14 +97,13 @@ def marked(mark: str) -> dict[int, int]:
     gives them; the caller is left out."""
     tagged = f"{MARK}={mark}".encode()
     found: dict[int, int] = {}
-    for entry in Path("/proc").glob("[0-9]*"):
+    for pid, _, start, proc in _processes():
         try:
-            environment = (entry / "environ").read_bytes().split(b"\0")
+            environment = (proc / "environ").read_bytes().split(b"\0")
         except OSError:  # gone, or not ours to read
             continue
-        stat = _stat(entry)
-        if tagged in environment and stat and int(entry.name) != os.getpid():
-            found[int(entry.name)] = stat[1]
+        if tagged in environment and pid != os.getpid():
+            found[pid] = start
     return found
 
 
@@ -113,6 +111,14 @@ def still_running(pid: int, start: int) -> bool:
     """Whether the process noted as (pid, start time) runs still (a zombie has ended)."""
     stat = _stat(Path("/proc", str(pid)))
     return stat is not None and stat[1] == start and stat[2] != "Z"
+
+
+def _processes() -> Iterator[tuple[int, int, int, Path]]:
+    """Each process now: pid, parent pid, start time and its /proc folder."""
+    for proc in Path("/proc").glob("[0-9]*"):
+        stat = _stat(proc)
+        if stat:
+            yield int(proc.name), stat[0], stat[1], proc
 
 
 def _stat(proc: Path) -> tuple[int, int, str] | None:
@@ -129,12 +135,10 @@ def reap(tree: dict[int, int], mark: str) -> None:
     was noted (a trial's wandb-core, which drops the mark): each is stopped first, so that it
     can neither leave its children to init nor start more, then all are killed."""
     stopped: dict[int, int] = {}
-    found = dict(tree)
+    found = {pid: start for pid, start in tree.items() if pid != os.getpid()}  # (the watcher)
     for _ in range(10):
         found |= marked(mark) if mark else {}
-        found.pop(os.getpid(), None)
-        new = {pid: start for pid, start in found.items() if pid not in stopped}
-        new = {pid: start for pid, start in new.items() if still_running(pid, start)}
+        new = {p: s for p, s in found.items() if p not in stopped and still_running(p, s)}
         if not new:
             break
         _signal(new, signal.SIGSTOP)

@@ -53,35 +53,37 @@ def gpu_totals(trials: list[Any]) -> dict[str, Any] | None:
     """The sweep's GPU accounting (`TrialResult`s): GPU-hours (wall time x the share each
     trial asked for), devices used, mean MFU and utilisation, the largest peak; None when no
     trial ran on a GPU."""
+    hours_and_totals = _gpu_totals(trials)
+    return hours_and_totals[1] if hours_and_totals else None
+
+
+def _gpu_totals(trials: list[Any]) -> tuple[float, dict[str, Any]] | None:
+    """`gpu_totals`, with the GPU-hours unrounded (for a line that rounds them once)."""
     on_gpu = [t for t in trials if t.gpu_share]
     if not on_gpu:
         return None
-    seconds = _gpu_seconds(on_gpu)
+    hours = sum((t.elapsed_s or 0.0) * t.gpu_share for t in on_gpu) / 3600
     mfus = [t.mfu for t in on_gpu if t.mfu is not None]
     utils = [t.gpu_util for t in on_gpu if t.gpu_util is not None]
     peaks = [t.gpu_peak_memory_mb for t in on_gpu if t.gpu_peak_memory_mb is not None]
-    return {
+    return hours, {
         "trials": len(on_gpu),
         "devices": len({t.gpu_device for t in on_gpu if t.gpu_device}),
-        "gpu_hours": float(f"{seconds / 3600:.6g}"),  # (a small sweep: 0.00625, not 0.0062)
+        "gpu_hours": float(f"{hours:.6g}"),  # (a small sweep: 0.00625, not 0.0062)
         "mean_mfu": round(sum(mfus) / len(mfus), 4) if mfus else None,
         "mean_util": round(sum(utils) / len(utils), 1) if utils else None,
         "max_peak_memory_mb": max(peaks) if peaks else None,
     }
 
 
-def _gpu_seconds(on_gpu: list[Any]) -> float:
-    return sum((t.elapsed_s or 0.0) * t.gpu_share for t in on_gpu)
-
-
 def gpu_line(trials: list[Any]) -> str | None:
     """`gpu: 0.42 GPU-hours, 12 trials on 2 devices; MFU 31% mean, utilisation 78%, peak
     3.1 GiB`, or None when no trial ran on a GPU."""
-    totals = gpu_totals(trials)
-    if totals is None:
+    hours_and_totals = _gpu_totals(trials)
+    if hours_and_totals is None:
         return None
-    # From the sum itself: 0.00968500004 kept to 6 digits is 0.009685, which shows as 0.00968.
-    hours = _gpu_seconds([t for t in trials if t.gpu_share]) / 3600
+    # Rounded once: 0.00968500004 kept to 6 digits first is 0.009685, which shows as 0.00968.
+    hours, totals = hours_and_totals
     line = (
         f"gpu: {hours:.3g} GPU-hours (wall x share asked), {totals['trials']} "
         f"trials on {totals['devices']} device{'s' * (totals['devices'] != 1)}"
