@@ -12,6 +12,7 @@ from orchestrator.tracking.wandb_records import (
     find_run_files,
     read_records,
     summarize_run,
+    wait_for_exit_record,
 )
 
 LONG_TEXT = "0123456789abcdef" * 5000  # 80 kB: one record in FIRST, MIDDLE..., LAST chunks
@@ -40,6 +41,9 @@ def run_file(tmp_path_factory):
     run.summary["best"] = 0.25
     run.finish(exit_code=3)
     (file,) = find_run_files(directory / "wandb")  # the `latest-run` symlink is not followed
+    # finish() can return before wandb's service has written the last records (in CI: the
+    # last history row was missing); the product's logger waits the same way.
+    wait_for_exit_record(file)
     return file
 
 
