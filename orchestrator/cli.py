@@ -151,9 +151,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     import json
     from pathlib import Path
 
-    from rich.console import Console
-
     from orchestrator import store
+    from orchestrator.format import output_console
     from orchestrator.results import summary
 
     if args.address:
@@ -171,7 +170,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(overviews, indent=2, default=str))
         return 0
-    console = Console()
+    console = output_console()
     for item in overviews:
         console.print(_overview_line(item), markup=False, highlight=False, soft_wrap=True)
         if "records" in item:
@@ -218,9 +217,9 @@ def cmd_plan(args: argparse.Namespace) -> int:
     """Print the trials a spec expands to (for bayes, its search space); run nothing."""
     import json
 
-    from rich.console import Console
     from rich.table import Table
 
+    from orchestrator.format import output_console
     from orchestrator.plan.expand import expand, plan_summary
     from orchestrator.spec import load_spec
     from orchestrator.tracking.redact import sanitize
@@ -231,7 +230,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(plan, indent=2, default=str))
         return 0
-    console = Console()
+    console = output_console()
     fixed = []
     if spec.method == "bayes":
         table = Table("parameter", "search space", title=f"{spec.name}: search space")

@@ -1,9 +1,15 @@
 """How values, params, durations and states are written wherever a person reads them: the
-live table, `status`, the results table and the report."""
+live table, `status`, the results table and the report; and the console they are printed
+to, so that a table piped to a file stays whole."""
 
 from __future__ import annotations
 
+import os
 from typing import Any
+
+from rich.console import Console
+
+PIPED_WIDTH = 1000  # a file has no width: wide enough that no table needs to wrap a cell
 
 STATE_STYLES = {
     "queued": "dim",
@@ -41,3 +47,13 @@ def format_seconds(seconds: float) -> str:
     """`m:ss`, or `XhMM` past an hour."""
     minutes, secs = divmod(int(seconds), 60)
     return f"{minutes}:{secs:02d}" if minutes < 60 else f"{minutes // 60}h{minutes % 60:02d}"
+
+
+def output_console() -> Console:
+    """The console the CLI prints to: the terminal's width on a terminal; piped to a file (no
+    COLUMNS given), wide enough that every table keeps its natural width and no line of a
+    path is broken in two."""
+    console = Console()
+    if console.is_terminal or "COLUMNS" in os.environ:
+        return console
+    return Console(width=PIPED_WIDTH)

@@ -384,10 +384,13 @@ def param_importance(spec: SweepSpec, records: list[TrialResult]) -> Importance:
 
 
 def importance_table(importance: Importance) -> Table:
-    """The terminal table of parameter importances, most important first."""
+    """The terminal table of parameter importances, most important first; as wide as its
+    title, so that the title and the warning under it keep to a line or two."""
+    title = f"parameter importance ({importance.evaluator}, {importance.trials} complete trials)"
     table = Table(
-        title=f"parameter importance ({importance.evaluator}, {importance.trials} complete trials)",
+        title=title,
         caption=f"warning: {importance.warning}" if importance.warning else None,
+        min_width=len(title),
     )
     table.add_column("parameter")
     table.add_column("importance", justify="right")

@@ -30,7 +30,7 @@ from typing import Any
 from rich.console import Console
 
 from orchestrator import store
-from orchestrator.format import format_params
+from orchestrator.format import format_params, output_console
 from orchestrator.results import analysis, pareto, plots
 from orchestrator.results.ablation_stats import PairedComparison
 from orchestrator.results.analysis import AblationGroup, Findings, Importance
@@ -73,7 +73,7 @@ def write_report(
     info, records = sweep.info, sweep.trials
     spec = load_spec(info.spec_copy, info.spec_overrides)
     metric = info.metric_name
-    console = console or Console()
+    console = console or output_console()
     asked = spec.wandb.mode
     spec, unreachable = spec.with_reachable_wandb(run_dir)  # (the controller said so already)
 

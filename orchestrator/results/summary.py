@@ -18,7 +18,13 @@ from rich.console import Console
 from rich.table import Table
 
 from orchestrator.errors import UserError
-from orchestrator.format import STATE_STYLES, format_params, format_seconds, format_value
+from orchestrator.format import (
+    STATE_STYLES,
+    format_params,
+    format_seconds,
+    format_value,
+    output_console,
+)
 from orchestrator.results import analysis
 from orchestrator.results.sweep import (
     Sweep,
@@ -129,7 +135,7 @@ def summarize(run_dir: Path, console: Console | None = None) -> Sweep:
     """Write the results files of a sweep directory and print its summary table."""
     sweep = load_sweep(run_dir)
     json_path, csv_path = write_results(Path(run_dir), sweep.trials, _trial_comparisons(sweep))
-    console = console or Console()
+    console = console or output_console()
     table = results_table(sweep.name, sweep.metric, sweep.goal, sweep.trials, goals=sweep.goals)
     console.print(table)
     failures = failure_line(sweep.trials)

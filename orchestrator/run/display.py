@@ -14,7 +14,13 @@ from rich.live import Live
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from orchestrator.format import STATE_STYLES, format_params, format_seconds, format_value
+from orchestrator.format import (
+    STATE_STYLES,
+    format_params,
+    format_seconds,
+    format_value,
+    output_console,
+)
 from orchestrator.tracking.redact import redact_text, sanitize, secret_values
 
 MAX_ROWS = 24
@@ -83,7 +89,7 @@ class Display(Protocol):
 
 def make_display(console: Console | None = None) -> Display:
     """A live table when stdout is a terminal, plain log lines otherwise."""
-    console = console or Console()
+    console = console or output_console()
     return LiveDisplay(console) if console.is_terminal else PlainDisplay()
 
 

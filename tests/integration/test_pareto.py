@@ -56,7 +56,7 @@ def non_dominated(points: dict[int, tuple[float, float]]) -> set[int]:
 def test_a_sweep_with_two_metrics_records_its_pareto_front_everywhere(
     local_ray, tmp_path, capsys, monkeypatch, text
 ):
-    monkeypatch.setenv("COLUMNS", "200")  # rich's table on one line per trial
+    monkeypatch.delenv("COLUMNS", raising=False)  # piped: one line per trial, at any width
     spec_path = write_spec(tmp_path, text)
     assert cli.main(["run", str(spec_path), "--runs", str(tmp_path / "runs")]) == 0
     out = capsys.readouterr().out

@@ -71,7 +71,7 @@ def mean_std(values: list[float]) -> tuple[float, float]:
 def test_ablation_sweep_ends_with_summary_run_tables_and_report(
     local_ray, tmp_path, capsys, monkeypatch
 ):
-    monkeypatch.setenv("COLUMNS", "200")  # rich's table on one line per ablation
+    monkeypatch.delenv("COLUMNS", raising=False)  # piped: one line per ablation, at any width
     spec_path = write_spec(tmp_path, ABLATION)
     assert cli.main(["run", str(spec_path), "--runs", str(tmp_path / "runs")]) == 0
     out = capsys.readouterr().out
@@ -203,7 +203,7 @@ def test_grid_with_seeds_compares_each_point_with_the_best_or_its_baseline(
     """Every grid point against the reference seed by seed, as an ablation against its
     baseline: the best point by mean unless `baseline:` names one. seeded_loss ends at
     x + seed * seed_effect, so each pair's difference and every verdict are known."""
-    monkeypatch.setenv("COLUMNS", "200")
+    monkeypatch.delenv("COLUMNS", raising=False)
     spec_path = write_spec(tmp_path, GRID_SEEDS.format(baseline=baseline))
     assert cli.main(["run", str(spec_path), "--runs", str(tmp_path / "runs")]) == 0
     out = capsys.readouterr().out
