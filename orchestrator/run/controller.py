@@ -391,7 +391,7 @@ class Controller:
     def _end(self, active: ActiveTrial, ending: Ending) -> None:
         """The one way a dispatched trial ends: recorded in the store, shown, forgotten."""
         self.active.pop(active.generator, None)
-        endings.record(self.study, active.trial, ending)
+        endings.record(self.study, active.trial, ending, last_step=active.view.step)
         active.view.state = ending.name
         active.view.reason = ending.reason
         active.view.ended = time.time()

@@ -112,14 +112,18 @@ def _complete(values: list[Any], result: dict[str, Any]) -> Ending:
     return Ending(TrialState.COMPLETE, values=values, final_metrics=_jsonable(final))
 
 
-def record(study: optuna.Study, trial: optuna.Trial, ending: Ending) -> None:
+def record(study: optuna.Study, trial: optuna.Trial, ending: Ending, last_step: Any = None) -> None:
     """Write the ending into the store: the trial's attributes, then Optuna's `tell` (an
-    interrupted trial is not told: it stays RUNNING, without an owner)."""
+    interrupted trial is not told: it stays RUNNING, without an owner). `last_step`: the
+    step the trial last reported, whatever its metrics (a trial that diverged at step 10
+    before its first evaluation ended at step 10, as its live line and wandb run say)."""
     if ending.discarded:
         trial.set_user_attr(attrs.DISCARDED, ending.discarded)
         study.tell(trial, state=TrialState.FAIL)
         return
     ended: dict[str, Any] = {attrs.ENDED_AT: round(time.time(), 3)}
+    if isinstance(last_step, int | float) and math.isfinite(last_step):
+        ended[attrs.LAST_STEP] = int(last_step)
     if ending.state is None:
         ended[attrs.STATUS_DETAIL] = attrs.INTERRUPTED
         ended[attrs.OWNER] = None  # released: any controller may resume it

@@ -17,6 +17,7 @@ NODE = "node"  # where it last ran (IP, else host name)
 NODE_ID = "node_id"  # Ray's node id
 STARTED_AT = "started_at"  # epoch seconds of its last start
 ENDED_AT = "ended_at"
+LAST_STEP = "last_step"  # the step it last reported when it ended (the table's `step`)
 RETRIES = "retries"  # restarts after a worker or node died
 STATUS_DETAIL = "status_detail"  # "interrupted" while a stopped trial waits to be resumed
 FAILURE_REASON = "failure_reason"

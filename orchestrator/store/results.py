@@ -38,7 +38,7 @@ class TrialResult(JsonRecord):
     params: dict[str, Any]
     value: float | None  # the metric's final value (complete trials): the first objective's
     best: float | None  # the best value it reported
-    last_step: int | None  # the last step it reported the metric at
+    last_step: int | None  # the last step it reported: at its end, else of the metric
     reason: str | None = None  # why it failed
     final_metrics: dict[str, Any] = field(default_factory=dict)
     objectives: dict[str, float] = field(default_factory=dict)  # each metric's (complete trials)
@@ -78,6 +78,7 @@ class TrialResult(JsonRecord):
         stored = trial.user_attrs
         secrets = secret_values(trial.params)
         inter = {s: v for s, v in trial.intermediate_values.items() if not math.isnan(v)}
+        steps = [*inter, stored[attrs.LAST_STEP]] if attrs.LAST_STEP in stored else list(inter)
         pick = min if goal == "minimize" else max
         best = pick(inter.values()) if inter else None
         value = trial.values[0] if trial.values else None
@@ -97,7 +98,7 @@ class TrialResult(JsonRecord):
             params=sanitize(dict(trial.params), secrets),
             value=value,
             best=best,
-            last_step=max(inter) if inter else None,
+            last_step=max(steps) if steps else None,
             reason=_redacted(stored.get(attrs.FAILURE_REASON), secrets),
             final_metrics=sanitize(stored.get(attrs.FINAL_METRICS) or {}, secrets),
             objectives=dict(zip(names or [], trial.values or [], strict=False)),

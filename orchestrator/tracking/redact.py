@@ -35,14 +35,16 @@ class EnvvarNotSet(RuntimeError):
 
 
 def is_secret_name(name: str) -> bool:
-    """Whether a key names a secret: its last word is key, token, secret or password, or any
-    word is secret, password or passwd.
+    """Whether a key names a secret: its last word is key, token, secret or password (and not
+    a unit: `..._per_token`), or any word is secret, password or passwd.
 
     `hf_token`, `WANDB_API_KEY`, `dbPassword`, `db_password_hash` are secrets; `max_tokens`,
-    `key_dim`, `tokenizer`, `secretary_id` are not.
+    `key_dim`, `tokenizer`, `secretary_id`, `flops_per_token` are not.
     """
     words = [word.upper() for word in re.findall(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])", name)]
-    return bool(words) and (words[-1] in SECRET_WORDS or any(w in SECRET_ANYWHERE for w in words))
+    if any(w in SECRET_ANYWHERE for w in words):
+        return True
+    return bool(words) and words[-1] in SECRET_WORDS and words[-2:-1] != ["PER"]
 
 
 def secret_env_values() -> list[str]:

@@ -9,6 +9,7 @@ from conftest import trials_of, write_spec
 from optuna.trial import TrialState
 
 import orchestrator
+from orchestrator.results.sweep import load_sweep
 from orchestrator.run.controller import Controller
 from orchestrator.spec import load_spec
 from orchestrator.tracking.wandb_records import read_run_history
@@ -54,6 +55,15 @@ def test_trainer_sweep_completes_and_a_divergent_rate_fails_unretried(local_ray,
     assert any("val/loss" in row for row in run.history)
     failed = read_run_history(bad.user_attrs["wandb_dir"], bad.user_attrs["wandb_run_id"])
     assert failed.summary["state"] == "failed: diverged"
+    # Its last step is the one it diverged at, as its wandb run says, not its last evaluation
+    # (here step 15 and step 10; with no evaluation before, the store had no step at all).
+    step = failed.summary["final/step"]
+    assert step == failed.history[-1]["step"] and step > 0
+    assert load_sweep(run_dir).trial(bad.number).last_step == step
+    assert load_sweep(run_dir).trial(good.number).last_step == 30
+    # A rate is no secret: `flops_per_token` stays a number in the run and the store.
+    assert isinstance(run.summary["final/flops_per_token"], float)
+    assert isinstance(good.user_attrs["final_metrics"].get("flops_per_token"), float)
 
 
 def test_trainer_named_as_a_function_with_two_seeds_completes_every_trial(local_ray, tmp_path):

@@ -32,6 +32,7 @@ def test_secret_names():
     secret += ["client_secret", "secret_key_base", "smtp_passwd"]
     assert all(map(is_secret_name, secret))
     harmless = ["max_tokens", "key_dim", "tokenizer", "secretary_id", "token_count", "keys"]
+    harmless += ["flops_per_token", "final/flops_per_token", "loss_per_token"]  # units
     assert not any(map(is_secret_name, harmless))
 
 
