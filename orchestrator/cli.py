@@ -11,6 +11,7 @@ import signal
 import sys
 import warnings
 
+from orchestrator.arguments import amount, command_first, count, port
 from orchestrator.errors import UserError, format_warning
 
 MAX_ERROR_LINES = 50  # a spec with 10,000 mistakes shows the first ones, and how many more
@@ -73,8 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
 def add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--address", help="join this Ray cluster (default: $RAY_ADDRESS or local)")
     parser.add_argument("--runs", default="runs", help="where sweeps live (default: runs)")
-    parser.add_argument("--num-cpus", type=float, help="CPUs of the local Ray (default: all)")
-    parser.add_argument("--num-gpus", type=float, help="GPUs of the local Ray (default: found)")
+    parser.add_argument("--num-cpus", type=amount, help="CPUs of the local Ray (default: all)")
+    parser.add_argument("--num-gpus", type=amount, help="GPUs of the local Ray (default: found)")
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -356,10 +357,10 @@ def add_interop_commands(sub: argparse._SubParsersAction) -> None:
     """W&B agents on Ray, export to a W&B sweep config, optuna-dashboard."""
     agent = sub.add_parser("agent", help="run W&B sweep agents as Ray tasks")
     agent.add_argument("sweep", help="ENTITY/PROJECT/SWEEP_ID, as `wandb sweep` prints it")
-    agent.add_argument("--workers", type=int, default=1, help="how many agents (default 1)")
-    agent.add_argument("--count", type=int, help="runs per agent (default: until the sweep ends)")
-    agent.add_argument("--cpus", type=float, default=1, help="CPUs per agent (default 1)")
-    agent.add_argument("--gpus", type=float, help="GPUs per agent (default 1 if there are any)")
+    agent.add_argument("--workers", type=count, default=1, help="how many agents (default 1)")
+    agent.add_argument("--count", type=count, help="runs per agent (default: until the sweep ends)")
+    agent.add_argument("--cpus", type=amount, default=1, help="CPUs per agent (default 1)")
+    agent.add_argument("--gpus", type=amount, help="GPUs per agent (default 1 if there are any)")
     agent.add_argument(
         "--trainer", metavar="BASE", help="run the shared trainer with this preset or config"
     )
@@ -376,7 +377,7 @@ def add_interop_commands(sub: argparse._SubParsersAction) -> None:
     dashboard = sub.add_parser("dashboard", help="optuna-dashboard on a sweep's store")
     dashboard.add_argument("run_dir", help="the sweep's directory, runs/<sweep>")
     dashboard.add_argument("--host", default="127.0.0.1", help="address to serve on")
-    dashboard.add_argument("--port", type=int, default=8080, help="port (default 8080)")
+    dashboard.add_argument("--port", type=port, default=8080, help="port (default 8080)")
     dashboard.set_defaults(func=cmd_dashboard)
 
 
@@ -412,9 +413,7 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] not in COMMANDS and not argv[0].startswith("-"):
-        argv.insert(0, "run")
+    argv = command_first(list(sys.argv[1:] if argv is None else argv), COMMANDS)
     parser = build_parser()
     command = parser.commands.get(argv[0]) if argv else None
     if command is not None:

@@ -51,10 +51,15 @@ def watch(pid: int) -> subprocess.Popen:
     )
 
 
+def unmark() -> None:
+    """What this process starts from now on is not marked (the undoing of `mark_descendants`)."""
+    os.environ.pop(MARK, None)
+
+
 def stop_watching(watcher: subprocess.Popen) -> None:
     """A clean end: the watcher leaves without killing anything, and what the caller starts
     from now on is not marked."""
-    os.environ.pop(MARK, None)
+    unmark()
     with contextlib.suppress(OSError):
         assert watcher.stdin is not None
         watcher.stdin.write(GOODBYE)

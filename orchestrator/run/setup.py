@@ -104,13 +104,17 @@ def start_ray(
         # Ray announces, on every start, that token authentication is on: not our user's news.
         logging.getLogger("ray._private.authentication").setLevel(logging.ERROR)
         reaper.mark_descendants()
-        ray.init(
-            address="local",  # our own, even where a `ray start` head runs: join only when asked
-            num_cpus=num_cpus if num_cpus is not None else os.cpu_count(),
-            num_gpus=num_gpus,
-            include_dashboard=False,
-            **kwargs,
-        )
+        try:
+            ray.init(
+                address="local",  # our own, even where a `ray start` head runs: join if asked
+                num_cpus=num_cpus if num_cpus is not None else os.cpu_count(),
+                num_gpus=num_gpus,
+                include_dashboard=False,
+                **kwargs,
+            )
+        except BaseException:
+            reaper.unmark()  # no watcher will follow: what this process starts next is not ours
+            raise
         global _watcher
         _watcher = reaper.watch(os.getpid())
     return True

@@ -11,9 +11,11 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+import ray
 from conftest import wait_for
 
-from orchestrator.run import reaper
+from orchestrator.run import reaper, setup
 
 # A controller: marks, starts its watcher, then a child that starts a grandchild in a new
 # session and exits at once, so the grandchild is init's before any note of the tree; and a
@@ -76,3 +78,13 @@ def test_a_killed_controllers_orphaned_grandchild_is_killed_and_a_stranger_is_no
         for process in (stranger, controller):
             process.kill()
             process.wait()
+
+
+def test_a_local_ray_that_fails_to_start_leaves_nothing_marked():
+    # The mark is set before ray.init; kept after a failed start, with no watcher to follow,
+    # it went to everything this process started next (a second try's Ray included).
+    assert reaper.MARK not in os.environ
+    with pytest.raises(ValueError, match="nonnegative"):
+        setup.start_ray(None, -1, None)  # as `Controller(num_cpus=-1)` starts it
+    assert reaper.MARK not in os.environ
+    assert not ray.is_initialized()

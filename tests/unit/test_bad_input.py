@@ -144,3 +144,49 @@ def test_ten_thousand_mistakes_show_the_first_fifty_and_a_count(tmp_path, capsys
     assert err[0] == f"{path}:5: bad_key_0: unknown key"
     shown, more = cli.MAX_ERROR_LINES, int(err[-1].split()[2])
     assert err[-1] == f"... and {more} more" and shown + more >= 10_000
+
+
+@pytest.mark.parametrize(
+    "words, refusal",
+    [
+        (["--num-cpus", "-1"], "argument --num-cpus: must be a number >= 0, not '-1'"),
+        (["--num-gpus", "nan"], "argument --num-gpus: must be a number >= 0, not 'nan'"),
+        (["--num-cpus", "two"], "argument --num-cpus: must be a number >= 0, not 'two'"),
+    ],
+)
+def test_a_number_out_of_range_is_refused_before_anything_runs(tmp_path, capsys, words, refusal):
+    # `--num-cpus -1` reached ray.init and ended in Ray's traceback, exit 1, with runs/<sweep>
+    # already made; before or after the spec, the option is argparse's exit 2 naming it.
+    path = write_spec(tmp_path, "method: grid\nparameters: {optimizer.lr: {values: [0.1]}}")
+    runs = tmp_path / "runs"
+    for argv in ([str(path), *words], [*words, str(path)], ["run", str(path), *words]):
+        with pytest.raises(SystemExit) as exit_:
+            cli.main([*argv, "--runs", str(runs)])
+        assert exit_.value.code == 2
+        err = capsys.readouterr().err
+        assert err.strip().splitlines()[-1] == f"orchestrate run: error: {refusal}"
+        assert "Traceback" not in err
+    assert not runs.exists()
+
+
+@pytest.mark.parametrize(
+    "argv, refusal",
+    [
+        (["agent", "e/p/s", "--workers", "0"], "--workers: must be a whole number >= 1, not '0'"),
+        (["agent", "e/p/s", "--count", "-3"], "--count: must be a whole number >= 1, not '-3'"),
+        (["agent", "e/p/s", "--cpus", "inf"], "--cpus: must be a number >= 0, not 'inf'"),
+        (["dashboard", "runs/x", "--port", "70000"], "--port: must be a port from 1 to 65535"),
+    ],
+)
+def test_the_other_commands_numbers_are_checked_too(capsys, argv, refusal):
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(argv)
+    assert exit_.value.code == 2
+    assert refusal in capsys.readouterr().err
+
+
+def test_options_may_come_before_the_command(tmp_path, capsys):
+    # `orchestrate --runs R status` said "invalid choice: 'R'": the command is found after them.
+    runs = tmp_path / "nowhere"
+    assert cli.main(["--runs", str(runs), "status"]) == 0
+    assert f"no sweeps under {runs}/" in capsys.readouterr().out
