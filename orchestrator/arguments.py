@@ -9,6 +9,10 @@ from __future__ import annotations
 
 import argparse
 import math
+from collections.abc import Callable
+from typing import TypeVar
+
+T = TypeVar("T", int, float)
 
 HELP = ("-h", "--help")
 
@@ -19,39 +23,37 @@ def command_first(argv: list[str], commands: tuple[str, ...]) -> list[str]:
     if not argv or argv[0] in commands or argv[0] in HELP:
         return argv
     if argv[0].startswith("-"):
-        named = [i for i, word in enumerate(argv) if word in commands]
-        if named:
-            at = named[0]
+        at = next((i for i, word in enumerate(argv) if word in commands), None)
+        if at is not None:
             return [argv[at], *argv[:at], *argv[at + 1 :]]
     return ["run", *argv]
 
 
 def amount(text: str) -> float:
     """A resource amount (CPUs, GPUs): a finite number >= 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not math.isfinite(value) or value < 0:
-        raise argparse.ArgumentTypeError(f"must be a number >= 0, not {text!r}")
-    return value
+    return _in_range(text, float, 0, None, "a number >= 0")
 
 
 def count(text: str) -> int:
     """How many (agents, runs per agent): a whole number >= 1."""
-    return _whole(text, 1, None, "a whole number >= 1")
+    return _in_range(text, int, 1, None, "a whole number >= 1")
 
 
 def port(text: str) -> int:
     """A TCP port to serve on."""
-    return _whole(text, 1, 65535, "a port from 1 to 65535")
+    return _in_range(text, int, 1, 65535, "a port from 1 to 65535")
 
 
-def _whole(text: str, low: int, high: int | None, what: str) -> int:
+def _in_range(text: str, parse: Callable[[str], T], low: int, high: int | None, what: str) -> T:
     try:
-        value = int(text)
+        value = parse(text)
     except ValueError:
-        value = low - 1
-    if value < low or (high is not None and value > high):
+        value = None
+    if (
+        value is None
+        or not math.isfinite(value)
+        or value < low
+        or (high is not None and value > high)
+    ):
         raise argparse.ArgumentTypeError(f"must be {what}, not {text!r}")
     return value
